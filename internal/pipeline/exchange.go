@@ -1,0 +1,172 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/apiguard/apiguard/internal/openapi"
+)
+
+// Principal is the authenticated caller, set by the authentication guard.
+type Principal struct {
+	// Subject is the stable id of the caller (JWT sub, API key id, ...).
+	Subject string
+	// Tenant is the caller's tenant or organisation, when known.
+	Tenant string
+	// Roles are the caller's roles.
+	Roles []string
+	// Scopes are the OAuth scopes granted to the caller.
+	Scopes []string
+	// Claims are the raw claims of a token, when the caller used one.
+	Claims map[string]any
+	// Method is how the caller authenticated: jwt, apikey, mtls, hmac, introspection.
+	Method string
+	// ClientID is the OAuth client or API key name, when known.
+	ClientID string
+}
+
+// Decision is one recorded guard verdict on an exchange.
+type Decision struct {
+	// Guard is the step name, such as "waf" or "ratelimit.ip".
+	Guard string
+	// Verdict is what the guard returned (Action rewritten to Observe in
+	// monitor mode).
+	Verdict Verdict
+	// Mode is the mode the guard ran in.
+	Mode Mode
+	// Failed is true when the guard returned an error; Err holds it.
+	Failed bool
+	// Err is the guard's own failure, never shown to the client.
+	Err error
+}
+
+// ErrBodyTooLarge is returned by Exchange.Body when the request body is
+// larger than the exchange's body limit.
+var ErrBodyTooLarge = errors.New("request body too large")
+
+// Exchange is one request and its response as they pass through apiguard.
+// Guards share what they learn through it, so nothing is parsed twice.
+type Exchange struct {
+	// ID is the request id, returned to the client and sent upstream.
+	ID string
+	// Start is when apiguard received the request.
+	Start time.Time
+	// Request is the client's request, with its path in canonical form.
+	Request *http.Request
+	// Path is the canonical, percent-decoded path.
+	Path string
+	// ClientIP is the client's address: the socket peer, or the address a
+	// trusted proxy vouched for.
+	ClientIP netip.Addr
+	// API is the name of the API the request was routed to.
+	API string
+	// Operation is the spec operation matched, or nil when none matched.
+	Operation *openapi.Operation
+	// PathParams are the values of the matched template's parameters.
+	PathParams []openapi.Param
+	// MethodMismatch is true when the path matched a spec path whose
+	// methods do not include the request's method.
+	MethodMismatch bool
+	// ClientCert is the verified client certificate (mTLS), or nil.
+	ClientCert *x509.Certificate
+	// Principal is the authenticated caller, or nil.
+	Principal *Principal
+	// BodyLimit is the largest request body accepted, in bytes.
+	BodyLimit int64
+	// Decisions are the verdicts recorded so far, in order.
+	Decisions []Decision
+
+	body     []byte
+	bodyRead bool
+	bodyErr  error
+	values   map[any]any
+}
+
+var exchangePool = sync.Pool{New: func() any { return &Exchange{Decisions: make([]Decision, 0, 4)} }}
+
+// NewExchange returns an empty exchange from a pool. Release it with
+// Release once the exchange and its events are done.
+func NewExchange() *Exchange {
+	return exchangePool.Get().(*Exchange)
+}
+
+// Release resets x and returns it to the pool. x must not be used after.
+func (x *Exchange) Release() {
+	d := x.Decisions[:0]
+	clear(x.Decisions[:cap(x.Decisions)])
+	p := x.PathParams[:0]
+	*x = Exchange{Decisions: d, PathParams: p}
+	exchangePool.Put(x)
+}
+
+// Body reads the request body once, at most BodyLimit bytes, and returns
+// it; later calls return the same bytes. The request's Body is replaced by
+// a reader over those bytes so the upstream still receives them.
+func (x *Exchange) Body() ([]byte, error) {
+	if x.bodyRead {
+		return x.body, x.bodyErr
+	}
+	x.bodyRead = true
+	r := x.Request
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	limit := x.BodyLimit
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= limit {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := io.Copy(&buf, io.LimitReader(r.Body, limit+1))
+	_ = r.Body.Close()
+	switch {
+	case err != nil:
+		x.bodyErr = err
+	case n > limit:
+		x.bodyErr = ErrBodyTooLarge
+	}
+	x.body = buf.Bytes()
+	r.Body = io.NopCloser(bytes.NewReader(x.body))
+	r.ContentLength = int64(len(x.body))
+	return x.body, x.bodyErr
+}
+
+// SetValue stores a value under key for later guards, like context values
+// but without allocation per lookup.
+func (x *Exchange) SetValue(key, value any) {
+	if x.values == nil {
+		x.values = make(map[any]any, 4)
+	}
+	x.values[key] = value
+}
+
+// Value returns the value stored under key, or nil.
+func (x *Exchange) Value(key any) any {
+	return x.values[key]
+}
+
+// Blocked returns the enforced blocking decision, if any.
+func (x *Exchange) Blocked() *Decision {
+	for i := range x.Decisions {
+		if x.Decisions[i].Verdict.Action == Block {
+			return &x.Decisions[i]
+		}
+	}
+	return nil
+}
+
+// OperationName is the operation's id, or "unmatched".
+func (x *Exchange) OperationName() string {
+	if x.Operation == nil {
+		return "unmatched"
+	}
+	return x.Operation.ID
+}
