@@ -53,6 +53,9 @@ func (r *resolver) follow(ref, file string) (*yaml.Node, string, error) {
 		file = filepath.Join(filepath.Dir(file), filepath.FromSlash(unescaped))
 	}
 	doc, ok := r.cache[file]
+	if !ok && r.files == nil {
+		return nil, "", fmt.Errorf("$ref %q: references to other files need a spec loaded from a file", ref)
+	}
 	if !ok {
 		data, err := r.files.ReadFile(file)
 		if err != nil {

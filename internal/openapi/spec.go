@@ -132,10 +132,7 @@ func parse(data []byte, file string, files fileReader) (*Spec, error) {
 		}
 	}
 	s.BasePaths = basePaths(doc)
-	r := &resolver{files: files, cache: map[string]*yaml.Node{}}
-	if file != "" {
-		r.cache[file] = doc
-	}
+	r := &resolver{files: files, cache: map[string]*yaml.Node{file: doc}}
 	paths := mapGet(doc, "paths")
 	if paths != nil && paths.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("parsing spec: paths: not an object")

@@ -127,7 +127,10 @@ func (x *Exchange) Body() ([]byte, error) {
 	}
 	n, err := io.Copy(&buf, io.LimitReader(r.Body, limit+1))
 	_ = r.Body.Close()
+	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooLarge):
+		x.bodyErr = ErrBodyTooLarge
 	case err != nil:
 		x.bodyErr = err
 	case n > limit:
@@ -138,6 +141,9 @@ func (x *Exchange) Body() ([]byte, error) {
 	r.ContentLength = int64(len(x.body))
 	return x.body, x.bodyErr
 }
+
+// BodyErr returns the error of an earlier Body call, without reading.
+func (x *Exchange) BodyErr() error { return x.bodyErr }
 
 // SetValue stores a value under key for later guards, like context values
 // but without allocation per lookup.

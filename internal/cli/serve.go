@@ -1,0 +1,394 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apiguard/apiguard/examples/demobank"
+	"github.com/apiguard/apiguard/internal/admin"
+	"github.com/apiguard/apiguard/internal/config"
+	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/gateway"
+	"github.com/apiguard/apiguard/internal/openapi"
+	"github.com/apiguard/apiguard/internal/store"
+)
+
+// serveFlags are the serve command's flags.
+type serveFlags struct {
+	config      string
+	upstream    string
+	spec        string
+	listen      string
+	adminListen string
+	dataDir     string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway (with no flags: protecting the bundled demobank API)",
+		Long: `Run the gateway.
+
+  apiguard serve                                         protect the bundled demobank, started in-process
+  apiguard serve --upstream http://127.0.0.1:3000 --spec openapi.yaml
+  apiguard serve --config apiguard.yaml
+
+The config file is reloaded when it changes and on SIGHUP; an invalid one is
+refused with an event and the previous one keeps serving. SIGTERM and SIGINT
+stop accepting, drain in-flight requests and flush events.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "config file (YAML)")
+	fl.StringVar(&f.upstream, "upstream", "", "protect this upstream URL without a config file")
+	fl.StringVar(&f.spec, "spec", "", "OpenAPI 3.0/3.1 file of the upstream (with --upstream)")
+	fl.StringVar(&f.listen, "listen", "", "gateway address (overrides server.listen)")
+	fl.StringVar(&f.adminListen, "admin-listen", "", `admin address (overrides admin.listen; "off" disables it)`)
+	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (overrides data_dir)")
+	return cmd
+}
+
+// loadServeConfig returns the config the flags ask for, and the in-process
+// demobank when the embedded default is used.
+func loadServeConfig(f serveFlags, logger *slog.Logger) (*config.Loaded, *demobank.Server, error) {
+	var (
+		cfg  *config.Loaded
+		bank *demobank.Server
+		err  error
+	)
+	switch {
+	case f.config != "" && (f.upstream != "" || f.spec != ""):
+		return nil, nil, errors.New("--config cannot be combined with --upstream or --spec")
+	case f.config != "":
+		cfg, err = config.Load(f.config)
+	case f.upstream != "":
+		cfg, err = upstreamConfig(f)
+	case f.spec != "":
+		return nil, nil, errors.New("--spec needs --upstream")
+	default:
+		bank, err = demobank.New(demobank.Options{Logger: logger.With("component", "demobank")})
+		if err != nil {
+			return nil, nil, err
+		}
+		var url string
+		url, err = startInProcess(bank)
+		if err == nil {
+			var c *config.Config
+			c, err = config.Parse(demobank.Config, func(name string) (string, bool) {
+				if name == "DEMOBANK_URL" {
+					return url, true
+				}
+				return os.LookupEnv(name)
+			})
+			if err == nil {
+				cfg = &config.Loaded{Config: c}
+			}
+		}
+	}
+	if err != nil {
+		if bank != nil {
+			_ = bank.Close()
+		}
+		return nil, nil, err
+	}
+	if err := applyOverrides(cfg, f); err != nil {
+		if bank != nil {
+			_ = bank.Close()
+		}
+		return nil, nil, err
+	}
+	return cfg, bank, nil
+}
+
+// upstreamConfig is the config of `serve --upstream URL [--spec FILE]`.
+func upstreamConfig(f serveFlags) (*config.Loaded, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apis:\n  - name: default\n    upstream:\n      urls: [%q]\n", f.upstream)
+	dir := ""
+	if f.spec != "" {
+		abs, err := filepath.Abs(f.spec)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "    spec: %q\n", abs)
+	}
+	c, err := config.Parse([]byte(b.String()), os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return &config.Loaded{Config: c, Dir: dir}, nil
+}
+
+// applyOverrides applies the command-line overrides and validates again.
+func applyOverrides(cfg *config.Loaded, f serveFlags) error {
+	if f.listen != "" {
+		cfg.Server.Listen = f.listen
+	}
+	if f.adminListen != "" {
+		cfg.Admin.Listen = f.adminListen
+	}
+	if f.dataDir != "" {
+		cfg.DataDir = f.dataDir
+	}
+	return cfg.Validate()
+}
+
+// startInProcess serves demobank on a loopback port for the default run.
+func startInProcess(bank *demobank.Server) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("starting demobank: %w", err)
+	}
+	srv := &http.Server{Handler: bank, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// specLoader loads specs relative to the config, and the embedded demobank
+// spec for the embedded default config.
+func specLoader(cfg *config.Loaded) func(ref, dir string) (*openapi.Spec, error) {
+	return func(ref, dir string) (*openapi.Spec, error) {
+		if cfg.File == "" && dir == "" && ref == "openapi.yaml" {
+			return openapi.Parse(demobank.Spec)
+		}
+		p := ref
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		return openapi.Load(p)
+	}
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv}))
+}
+
+// accessLogWriter opens the access log destination; nil means off.
+func accessLogWriter(dest string, stdout, stderr io.Writer) (io.Writer, func() error, error) {
+	switch dest {
+	case "off":
+		return nil, func() error { return nil }, nil
+	case "stdout":
+		return stdout, func() error { return nil }, nil
+	case "stderr":
+		return stderr, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(dest, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log.access_log: %w", err)
+	}
+	return f, f.Close, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
+	logger := newLogger(stderr, "info")
+	cfg, bank, err := loadServeConfig(f, logger)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			return &ExitError{Code: 2, Err: fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(errs.Error(), "\n", "\n  "))}
+		}
+		return &ExitError{Code: 2, Err: err}
+	}
+	if bank != nil {
+		defer bank.Close()
+	}
+	logger = newLogger(stderr, cfg.Log.Level)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	dbPath := cfg.Store.Path
+	if dbPath == "" {
+		dbPath = filepath.Join(cfg.DataDir, "apiguard.db")
+	}
+	db, err := store.OpenSQLite(ctx, dbPath)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer db.Close()
+	metrics := events.NewMetrics()
+	writer := store.NewWriter(db, store.WriterOptions{
+		QueueSize: cfg.Store.QueueSize,
+		Retention: store.Retention{MaxAge: cfg.Store.Retention.MaxAge.D(), MaxEvents: cfg.Store.Retention.MaxEvents},
+		OnDrop:    metrics.EventsDropped,
+		Logger:    logger,
+	})
+	accessW, closeAccess, err := accessLogWriter(cfg.Log.AccessLog, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
+	rec := events.NewRecorder(events.RecorderOptions{AccessLog: accessW, Metrics: metrics, Store: writer, Logger: logger})
+
+	gw, err := gateway.New(cfg, gateway.Options{Logger: logger, Recorder: rec, Metrics: metrics, SpecLoader: specLoader(cfg)})
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			return &ExitError{Code: 2, Err: fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(errs.Error(), "\n", "\n  "))}
+		}
+		return &ExitError{Code: 2, Err: err}
+	}
+	defer gw.Close()
+
+	srv := gw.NewServer()
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	scheme := "http"
+	if srv.TLSConfig != nil {
+		scheme = "https"
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- gw.Serve(srv, ln) }()
+
+	var adminSrv *http.Server
+	if cfg.Admin.Listen != "off" {
+		token := cfg.Admin.Token.Value()
+		generated := token == ""
+		if generated {
+			token = randomToken()
+		}
+		adm, err := admin.New(admin.Options{
+			Token:   token,
+			Store:   db,
+			Metrics: metrics.Handler(),
+			Config:  func() any { return gw.Config().Redacted() },
+			Ready: func() error {
+				pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				return db.Ping(pctx)
+			},
+			Logger: logger,
+		})
+		if err != nil {
+			return fmt.Errorf("admin: %w", err)
+		}
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		adminSrv = &http.Server{Handler: adm, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+		go func() {
+			if err := adminSrv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin: %w", err)
+			}
+		}()
+		fmt.Fprintf(stderr, "apiguard admin API on http://%s\n", aln.Addr())
+		if generated {
+			fmt.Fprintf(stderr, "apiguard admin token (generated, shown once; set admin.token or APIGUARD_ADMIN_TOKEN to choose it): %s\n", token)
+		}
+	}
+	what := fmt.Sprintf("%d API(s)", len(cfg.APIs))
+	if bank != nil {
+		what = "the bundled demobank API (docs/demobank.md)"
+	}
+	fmt.Fprintf(stderr, "apiguard %s protecting %s on %s://%s\n", Version, what, scheme, ln.Addr())
+
+	reload := func(reason string) {
+		if cfg.File == "" {
+			logger.Warn("reload requested but the config did not come from a file", "reason", reason)
+			return
+		}
+		next, err := config.Load(cfg.File)
+		if err == nil {
+			err = applyOverrides(next, f)
+		}
+		if err != nil {
+			metrics.ConfigReload(false)
+			rec.Event(events.Event{Time: time.Now(), Kind: events.KindConfig, Guard: "gateway", Rule: "config.reload_refused",
+				Verdict: events.VerdictError, Detail: "invalid configuration refused, the previous one keeps serving: " + err.Error()})
+			logger.Error("config reload refused; the previous configuration keeps serving", "reason", reason, "error", err)
+			return
+		}
+		if err := gw.Reload(next); err != nil {
+			logger.Error("config reload refused; the previous configuration keeps serving", "reason", reason, "error", err)
+			return
+		}
+		logger.Info("config reloaded", "reason", reason)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if cfg.File != "" {
+		w, err := gateway.WatchFiles(ctx, watchedFiles(cfg), func() { reload("file changed") }, logger)
+		if err != nil {
+			logger.Warn("config file watching is off; SIGHUP still reloads", "error", err)
+		} else {
+			defer w.Close()
+		}
+	}
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			reload("SIGHUP")
+		case runErr = <-errc:
+			break loop
+		}
+	}
+	logger.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.Timeouts.Shutdown.D())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("drain deadline reached; closing remaining connections", "error", err)
+		_ = srv.Close()
+	}
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(sctx)
+	}
+	_ = rec.Close()
+	if err := writer.Close(sctx); err != nil {
+		logger.Warn("flushing events", "error", err)
+	}
+	return runErr
+}
+
+// watchedFiles are the config file and the spec files it names.
+func watchedFiles(cfg *config.Loaded) []string {
+	files := []string{cfg.File}
+	for _, a := range cfg.APIs {
+		if a.Spec != "" {
+			p := a.Spec
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(cfg.Dir, p)
+			}
+			files = append(files, p)
+		}
+	}
+	return files
+}
