@@ -250,4 +250,3 @@ type nopMetrics struct{}
 func (nopMetrics) UpstreamError(string, string, string) {}
 func (nopMetrics) ConfigReload(bool)                    {}
 func (nopMetrics) InFlight(int)                         {}
-

@@ -22,7 +22,7 @@ func TestPassThrough(t *testing.T) {
 	up := echoUpstream(t, "a")
 	tg := startGateway(t, oneAPI, map[string]string{"UP0": up.URL})
 	req, _ := http.NewRequest("GET", tg.url+"/api/v1/users/Zo%C3%AB?q=1&b=%20", nil)
-	req.Header.Set("X-Forwarded-For", "6.6.6.6")   // a client cannot choose its address
+	req.Header.Set("X-Forwarded-For", "6.6.6.6")    // a client cannot choose its address
 	req.Header.Set("X-Request-Id", "client-chosen") // nor its request id
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,15 +236,6 @@ func init() {
 		}
 		return &testRespGuard{cfg: c}, nil
 	}})
-}
-
-func mustContain(t *testing.T, what, s string, subs ...string) {
-	t.Helper()
-	for _, sub := range subs {
-		if !strings.Contains(s, sub) {
-			t.Errorf("%s = %q, want it to contain %q", what, s, sub)
-		}
-	}
 }
 
 func parseForTest(doc string, vars map[string]string) (*config.Loaded, error) {

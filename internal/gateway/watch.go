@@ -24,6 +24,9 @@ const watchDebounce = 250 * time.Millisecond
 // created, renamed or removed. It watches the files' directories, since
 // editors and config management replace files by renaming.
 func WatchFiles(ctx context.Context, files []string, onChange func(), logger *slog.Logger) (*Watcher, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err

@@ -127,11 +127,11 @@ func TestMatch(t *testing.T) {
 		{"HEAD", "/v1/users/42", "getUser", "id=42", true},
 		{"DELETE", "/v1/users/42", "deleteUser", "id=42", true},
 		{"DELETE", "/v1/users/me", "deleteUser", "id=me", true}, // the template takes what the literal does not
-		{"POST", "/v1/users/42", "", "", true},                 // path found, method not
+		{"POST", "/v1/users/42", "", "", true},                  // path found, method not
 		{"GET", "/v1/users/42/avatar.png", "getAvatar", "id=42,ext=png", true},
 		{"GET", "/v1/files/a.json", "getJSONFile", "name=a", true},
 		{"GET", "/v1/files/a.txt", "getFile", "name=a.txt", true},
-		{"GET", "/v1/users/", "", "", false},  // trailing slash is another path
+		{"GET", "/v1/users/", "", "", false},   // trailing slash is another path
 		{"GET", "/v1/Users/42", "", "", false}, // case counts
 		{"GET", "/users/42", "", "", false},    // the server's base path is required
 		{"GET", "/v1/users", "", "", false},
