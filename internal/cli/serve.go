@@ -266,7 +266,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return fmt.Errorf("server.listen: %w", err)
 	}
 	scheme := "http"
-	if srv.TLSConfig != nil {
+	if gw.TLSEnabled() {
 		scheme = "https"
 	}
 	errc := make(chan error, 2)

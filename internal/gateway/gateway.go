@@ -19,6 +19,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/config"
 	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/normalize"
 	"github.com/apiguard/apiguard/internal/openapi"
 )
 
@@ -189,6 +190,7 @@ func (g *Gateway) NewServer() *http.Server {
 		IdleTimeout:       c.Timeouts.Idle.D(),
 		MaxHeaderBytes:    int(c.MaxHeaderBytes),
 		ErrorLog:          g.errorLog,
+		ConnContext:       normalize.ConnContext,
 	}
 	if st.tls.enabled {
 		base := st.tls.config
@@ -210,14 +212,21 @@ func (g *Gateway) NewServer() *http.Server {
 	return srv
 }
 
+// TLSEnabled reports whether the gateway listener terminates TLS.
+func (g *Gateway) TLSEnabled() bool { return g.state.Load().tls.enabled }
+
 // Serve serves the gateway on ln until srv is shut down, with TLS when
 // configured.
 func (g *Gateway) Serve(srv *http.Server, ln net.Listener) error {
 	var err error
-	if srv.TLSConfig != nil {
+	if g.TLSEnabled() {
+		// The connection must stay a *tls.Conn for HTTP/2, so the wire
+		// scanner cannot sit below TLS; see docs/hardening.md.
 		err = srv.ServeTLS(ln, "", "")
 	} else {
-		err = srv.Serve(ln)
+		// The wire scanner sees request-head shapes net/http erases
+		// (Content-Length beside Transfer-Encoding, obs-fold, bare LF).
+		err = srv.Serve(normalize.Listener(ln))
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -114,14 +114,7 @@ func (g *Gateway) handle(w *statusWriter, r *http.Request, rq *request) {
 		g.reject(w, rq, rej)
 		return
 	}
-	rawPath := r.RequestURI
-	if i := strings.IndexByte(rawPath, '?'); i >= 0 {
-		rawPath = rawPath[:i]
-	}
-	if rawPath == "" || rawPath == "*" {
-		rawPath = r.URL.EscapedPath()
-	}
-	path, rej := normalize.Path(rawPath)
+	path, rej := normalize.Path(normalize.RequestPath(r))
 	if rej != nil {
 		g.reject(w, rq, rej)
 		return
@@ -277,6 +270,11 @@ func (g *Gateway) proxyError(rw http.ResponseWriter, r *http.Request, err error)
 
 // reject answers a protocol-hardening rejection.
 func (g *Gateway) reject(w *statusWriter, rq *request, rej *normalize.Rejection) {
+	if rej.Close {
+		// The connection's framing cannot be trusted: do not read another
+		// request from it.
+		w.Header().Set("Connection", "close")
+	}
 	rq.x.Decisions = append(rq.x.Decisions, pipeline.Decision{Guard: "normalize", Mode: pipeline.Enforce,
 		Verdict: pipeline.Verdict{Action: pipeline.Block, Status: rej.Status, Rule: rej.Rule, Category: "API8", Title: rej.Title}})
 	g.block(w, rq, &rq.x.Decisions[len(rq.x.Decisions)-1])

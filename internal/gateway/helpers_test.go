@@ -121,12 +121,12 @@ func startLoaded(t *testing.T, cfg *config.Loaded) *testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = g.Serve(srv, ln) }()
 	tg := &testGateway{g: g, srv: srv, addr: ln.Addr().String(), rec: rec, dir: cfg.Dir}
 	tg.url = "http://" + tg.addr
-	if srv.TLSConfig != nil {
+	if g.TLSEnabled() {
 		tg.url = "https://" + tg.addr
 	}
+	go func() { _ = g.Serve(srv, ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
