@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// wrkResult is what one wrk run measured.
+type wrkResult struct {
+	// Requests is the number of completed requests.
+	Requests int64
+	// ReqPerSec is wrk's "Requests/sec".
+	ReqPerSec float64
+	// P50 and P99 are the latency percentiles of --latency.
+	P50, P99 time.Duration
+	// Non2xx counts responses with a status outside 2xx and 3xx.
+	Non2xx int64
+	// SocketErrors sums connect, read, write and timeout errors.
+	SocketErrors int64
+}
+
+// errors returns the number of failed requests of r.
+func (r wrkResult) errors() int64 { return r.Non2xx + r.SocketErrors }
+
+// wrkLoad is the load wrk applies; every target gets the same.
+type wrkLoad struct {
+	Threads     int
+	Connections int
+	Duration    time.Duration
+}
+
+// args returns wrk's arguments for a GET of url with extra headers.
+func (l wrkLoad) args(url string, headers []string) []string {
+	secs := int((l.Duration + time.Second - 1) / time.Second)
+	args := []string{
+		"-t", strconv.Itoa(l.Threads),
+		"-c", strconv.Itoa(l.Connections),
+		"-d", strconv.Itoa(secs) + "s",
+		"--latency",
+	}
+	for _, h := range headers {
+		args = append(args, "-H", h)
+	}
+	return append(args, url)
+}
+
+// runWrk runs wrk against url and parses its report. wrk runs in its own
+// process group, killed if ctx ends first.
+func runWrk(ctx context.Context, wrk string, load wrkLoad, url string, headers []string) (wrkResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, load.Duration+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wrk, load.args(url, headers)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if ctx.Err() != nil {
+			return wrkResult{}, fmt.Errorf("wrk %s: %w", url, ctx.Err())
+		}
+		return wrkResult{}, fmt.Errorf("wrk %s: %w", url, err)
+	}
+	res, err := parseWrk(string(out))
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
+	}
+	return res, nil
+}
+
+// parseWrk parses the report wrk prints with --latency.
+func parseWrk(out string) (wrkResult, error) {
+	var (
+		r                 wrkResult
+		haveRPS, p50, p99 bool
+	)
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		var err error
+		switch {
+		case f[0] == "Requests/sec:" && len(f) == 2:
+			r.ReqPerSec, err = strconv.ParseFloat(f[1], 64)
+			haveRPS = err == nil
+		case f[0] == "50%" && len(f) == 2:
+			r.P50, err = parseLatency(f[1])
+			p50 = err == nil
+		case f[0] == "99%" && len(f) == 2:
+			r.P99, err = parseLatency(f[1])
+			p99 = err == nil
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			r.Requests, err = strconv.ParseInt(f[0], 10, 64)
+		case f[0] == "Non-2xx" && strings.HasSuffix(f[len(f)-2], "responses:"):
+			r.Non2xx, err = strconv.ParseInt(f[len(f)-1], 10, 64)
+		case f[0] == "Socket" && len(f) > 1 && f[1] == "errors:":
+			r.SocketErrors, err = parseSocketErrors(f[2:])
+		}
+		if err != nil {
+			return wrkResult{}, fmt.Errorf("parsing wrk line %q: %w", sc.Text(), err)
+		}
+	}
+	switch {
+	case !haveRPS:
+		return wrkResult{}, errors.New("parsing wrk output: no Requests/sec line")
+	case !p50 || !p99:
+		return wrkResult{}, errors.New("parsing wrk output: no 50% and 99% latency lines (was --latency given?)")
+	}
+	return r, nil
+}
+
+// parseSocketErrors sums "connect 0, read 32, write 96688, timeout 0".
+func parseSocketErrors(f []string) (int64, error) {
+	if len(f)%2 != 0 {
+		return 0, errors.New("want name count pairs")
+	}
+	var sum int64
+	for i := 0; i < len(f); i += 2 {
+		n, err := strconv.ParseInt(strings.TrimSuffix(f[i+1], ","), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("socket errors %s: %w", f[i], err)
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// latencyUnits are wrk's time units, longest suffix first so "ms" is not
+// read as "s".
+var latencyUnits = []struct {
+	suffix string
+	unit   time.Duration
+}{
+	{"us", time.Microsecond},
+	{"ms", time.Millisecond},
+	{"s", time.Second},
+	{"m", time.Minute},
+	{"h", time.Hour},
+}
+
+// parseLatency parses a wrk latency such as "636.00us", "1.15ms" or "2.01s".
+func parseLatency(s string) (time.Duration, error) {
+	for _, u := range latencyUnits {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(num, 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("latency %q: want a non-negative number and a unit (us, ms, s, m or h)", s)
+		}
+		return time.Duration(math.Round(v * float64(u.unit))), nil
+	}
+	return 0, fmt.Errorf("latency %q: want a non-negative number and a unit (us, ms, s, m or h)", s)
+}
+
+// wrkVersion returns wrk's version line, or "unknown".
+func wrkVersion(ctx context.Context, wrk string) string {
+	// wrk -v prints its version, then the usage, and exits with status 1.
+	out, _ := exec.CommandContext(ctx, wrk, "-v").CombinedOutput()
+	line, _, _ := strings.Cut(string(out), "\n")
+	if !strings.HasPrefix(line, "wrk ") {
+		return "unknown"
+	}
+	if v, _, ok := strings.Cut(line, " ["); ok {
+		return v
+	}
+	return line
+}
+
+// ensureWrk returns the path of wrk, installing the Debian package when it
+// is missing and loadbench runs as root.
+func ensureWrk(ctx context.Context) (string, error) {
+	if p, err := exec.LookPath("wrk"); err == nil {
+		return p, nil
+	}
+	if os.Geteuid() != 0 {
+		return "", errors.New("wrk not found in PATH: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk) or run loadbench as root to let it install the Debian package")
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return "", errors.New("wrk not found in PATH and apt-get is not available: install wrk (https://github.com/wg/wrk)")
+	}
+	fmt.Fprintln(os.Stderr, "loadbench: wrk not found; installing it with apt-get")
+	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "wrk"}} {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("installing wrk: apt-get %s: %w", strings.Join(args, " "), err)
+		}
+	}
+	return exec.LookPath("wrk")
+}

@@ -1,0 +1,200 @@
+package events
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Access-log buffering: lines are flushed every accessFlushInterval, and as
+// soon as the buffer holds accessFlushSize bytes.
+const (
+	accessFlushInterval = 250 * time.Millisecond
+	accessFlushSize     = 64 << 10
+)
+
+// detailMax bounds an event's Detail in the log.
+const detailMax = 1024
+
+// Enqueuer takes events for storage without blocking. It returns false
+// when it dropped the event. *store.Writer implements it.
+type Enqueuer interface {
+	Enqueue(Event) bool
+}
+
+// RecorderOptions configure a Recorder. Every field is optional.
+type RecorderOptions struct {
+	// AccessLog receives one JSON line per request; nil turns it off.
+	AccessLog io.Writer
+	// Metrics counts requests and events; nil turns metrics off.
+	Metrics *Metrics
+	// Store receives security events; nil turns storage off.
+	Store Enqueuer
+	// Logger receives security events (never access lines); nil discards.
+	Logger *slog.Logger
+}
+
+// Recorder fans requests and security events out to the access log, the
+// metrics, the logger and the store. It is safe for concurrent use.
+type Recorder struct {
+	metrics *Metrics
+	store   Enqueuer
+	logger  *slog.Logger
+
+	out     io.Writer // nil when the access log is off
+	mu      sync.Mutex
+	buf     []byte
+	werr    error // last write error, logged once per change
+	stop    chan struct{}
+	done    chan struct{}
+	closeMu sync.Once
+}
+
+// accessScratch is the pooled per-call state of Access.
+type accessScratch struct {
+	line  []byte
+	query []byte
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &accessScratch{line: make([]byte, 0, 1024), query: make([]byte, 0, 256)}
+}}
+
+// NewRecorder starts a Recorder; Close it to flush the access log.
+func NewRecorder(o RecorderOptions) *Recorder {
+	r := &Recorder{
+		metrics: o.Metrics,
+		store:   o.Store,
+		logger:  o.Logger,
+		out:     o.AccessLog,
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
+	if r.out != nil {
+		r.buf = make([]byte, 0, accessFlushSize+4096)
+		go r.flushLoop()
+	} else {
+		close(r.done)
+	}
+	return r
+}
+
+// Access records one completed request: one access-log line and the
+// request metrics. It does not block on I/O except when the buffer is full.
+func (r *Recorder) Access(a *Access) {
+	if r.metrics != nil {
+		r.metrics.request(a)
+	}
+	if r.out == nil {
+		return
+	}
+	s := scratchPool.Get().(*accessScratch)
+	s.line, s.query = appendAccess(s.line[:0], a, s.query[:0])
+	r.mu.Lock()
+	r.buf = append(r.buf, s.line...)
+	if len(r.buf) >= accessFlushSize {
+		r.flushLocked()
+	}
+	r.mu.Unlock()
+	if cap(s.line) <= 64<<10 && cap(s.query) <= 64<<10 {
+		scratchPool.Put(s)
+	}
+}
+
+// Event records one security event: a log line (warn for blocks and guard
+// failures, info otherwise), the event metrics, and the store.
+func (r *Recorder) Event(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Detail = RedactText(e.Detail, detailMax)
+	if r.metrics != nil {
+		r.metrics.event(&e)
+	}
+	level := slog.LevelInfo
+	if e.Verdict == VerdictBlock || e.Verdict == VerdictError {
+		level = slog.LevelWarn
+	}
+	if r.logger.Enabled(context.Background(), level) {
+		r.logger.LogAttrs(context.Background(), level, "security event",
+			slog.String("kind", string(e.Kind)),
+			slog.String("verdict", e.Verdict),
+			slog.String("request_id", e.RequestID),
+			slog.String("api", e.API),
+			slog.String("operation", e.Operation),
+			slog.String("method", e.Method),
+			slog.String("path", e.Path),
+			slog.String("client_ip", e.ClientIP),
+			slog.String("principal", e.Principal),
+			slog.String("guard", e.Guard),
+			slog.String("rule", e.Rule),
+			slog.String("category", e.Category),
+			slog.String("mode", e.Mode),
+			slog.Int("status", e.Status),
+			slog.Duration("latency", e.Latency),
+			slog.String("detail", e.Detail),
+		)
+	}
+	if r.store != nil && !r.store.Enqueue(e) && r.metrics != nil {
+		r.metrics.EventsDropped(1)
+	}
+}
+
+// Flush writes the buffered access-log lines now.
+func (r *Recorder) Flush() error {
+	if r.out == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flushLocked()
+}
+
+// flushLocked writes the buffer; r.mu must be held. A failed write drops
+// the buffered lines (the log must never grow without bound) and is logged
+// once per distinct error.
+func (r *Recorder) flushLocked() error {
+	if len(r.buf) == 0 {
+		return nil
+	}
+	_, err := r.out.Write(r.buf)
+	n := len(r.buf)
+	r.buf = r.buf[:0]
+	if err != nil {
+		if r.werr == nil || r.werr.Error() != err.Error() {
+			r.logger.Error("writing access log", slog.Int("bytes_lost", n), slog.Any("error", err))
+		}
+		r.werr = err
+		return err
+	}
+	r.werr = nil
+	return nil
+}
+
+func (r *Recorder) flushLoop() {
+	defer close(r.done)
+	t := time.NewTicker(accessFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			_ = r.Flush()
+		case <-r.stop:
+			return
+		}
+	}
+}
+
+// Close stops the flusher and writes what is buffered. It does not close
+// the access-log writer, the logger or the store. Access after Close still
+// works; its lines are written when the buffer fills or on Flush.
+func (r *Recorder) Close() error {
+	r.closeMu.Do(func() { close(r.stop) })
+	<-r.done
+	return r.Flush()
+}
