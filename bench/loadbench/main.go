@@ -101,7 +101,15 @@ func run(ctx context.Context, opts options) error {
 	if e.tmp, err = os.MkdirTemp("", "loadbench-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(e.tmp)
+	failed := true
+	defer func() {
+		// Keep the servers' logs when something went wrong.
+		if failed {
+			logf("servers' logs kept in %s", e.tmp)
+			return
+		}
+		os.RemoveAll(e.tmp)
+	}()
 	defer e.procs.stopAll()
 	m := thisMachine(wrkVersion(ctx, wrk))
 	logf("building apiguard")
@@ -113,10 +121,11 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	res, err := measure(ctx, wrk, opts, targets)
+	res, err := measure(ctx, wrk, opts, targets, e.procs.checkAlive)
 	if err != nil {
 		return err
 	}
+	failed = false
 	var report bytes.Buffer
 	writeReport(&report, m, opts.load, opts.rounds, res)
 	os.Stdout.Write(report.Bytes())
@@ -130,12 +139,13 @@ func run(ctx context.Context, opts options) error {
 
 // measure warms every target up, then runs the rounds, each measuring
 // every target in turn so that drift of the machine spreads over all.
-func measure(ctx context.Context, wrk string, opts options, targets []target) (*results, error) {
+// alive is called after every run and stops the bench when a server died.
+func measure(ctx context.Context, wrk string, opts options, targets []target, alive func() error) (*results, error) {
 	warm := wrkLoad{Threads: opts.load.Threads, Connections: opts.load.Connections, Duration: time.Second}
 	for _, t := range targets {
 		logf("warming up %s", t.Name)
 		if _, err := runWrk(ctx, wrk, warm, t.URL, t.Headers); err != nil {
-			return nil, err
+			return nil, errors.Join(err, alive())
 		}
 	}
 	res := &results{targets: targets}
@@ -143,6 +153,9 @@ func measure(ctx context.Context, wrk string, opts options, targets []target) (*
 		for _, t := range targets {
 			r, err := runWrk(ctx, wrk, opts.load, t.URL, t.Headers)
 			if err != nil {
+				return nil, errors.Join(err, alive())
+			}
+			if err := alive(); err != nil {
 				return nil, err
 			}
 			logf("round %d/%d %-22s %9.0f req/s  p50 %-9s p99 %-9s errors %d", round, opts.rounds, t.Name,

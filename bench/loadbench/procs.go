@@ -68,6 +68,21 @@ func (cs *children) stopAll() {
 	}
 }
 
+// checkAlive returns an error naming the first child that has exited, with
+// the end of its log.
+func (cs *children) checkAlive() error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, c := range cs.list {
+		select {
+		case <-c.exited:
+			return fmt.Errorf("%s exited during the bench (%v); its log ends with:\n%s", c.name, c.err, c.logTail())
+		default:
+		}
+	}
+	return nil
+}
+
 // stop sends SIGTERM to the child's process group, then SIGKILL if it has
 // not exited within 5 seconds.
 func (c *child) stop() {

@@ -512,13 +512,13 @@ func (s *Server) takeTransferQuota(user int, now time.Time) (time.Duration, bool
 // transaction is one answered transaction. Its fields are untyped because
 // the vulnerable search scans whatever an injected query returns.
 type transaction struct {
-	ID           any    `json:"id"`
-	AccountID    any    `json:"account_id"`
-	Amount       any    `json:"amount"`
-	Currency     any    `json:"currency"`
-	Memo         any    `json:"memo"`
-	Counterparty any    `json:"counterparty,omitempty"`
-	CreatedAt    any    `json:"created_at"`
+	ID           any `json:"id"`
+	AccountID    any `json:"account_id"`
+	Amount       any `json:"amount"`
+	Currency     any `json:"currency"`
+	Memo         any `json:"memo"`
+	Counterparty any `json:"counterparty,omitempty"`
+	CreatedAt    any `json:"created_at"`
 }
 
 const (

@@ -407,6 +407,7 @@ func vulnCases() []vulnCase {
 				return []exchange{
 					e.call(t, "GET", "/api/v1/search?q=%27", alice, nil),
 					e.call(t, "GET", "/api/v1/transactions?limit=abc", alice, nil),
+					e.call(t, "PATCH", "/api/v1/users/1", alice, map[string]any{"balance": "lots"}),
 				}
 			},
 			vuln: func(xs []exchange, _ *env) string {
@@ -423,7 +424,7 @@ func vulnCases() []vulnCase {
 						return fmt.Sprintf("error answer = %v, want no 500 and no detail", x)
 					}
 				}
-				return want(xs[0].status == 200 && xs[1].status == 400, "answers = %v / %v, want 200 / 400", xs[0], xs[1])
+				return want(xs[0].status == 200 && xs[1].status == 400 && xs[2].status == 400, "answers = %v / %v / %v, want 200 / 400 / 400", xs[0], xs[1], xs[2])
 			},
 		},
 		{

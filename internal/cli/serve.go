@@ -240,8 +240,10 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	writer := store.NewWriter(db, store.WriterOptions{
 		QueueSize: cfg.Store.QueueSize,
 		Retention: store.Retention{MaxAge: cfg.Store.Retention.MaxAge.D(), MaxEvents: cfg.Store.Retention.MaxEvents},
-		OnDrop:    metrics.EventsDropped,
-		Logger:    logger,
+		// Drops of a full queue are counted by the recorder; failed
+		// batches and events lost at shutdown here.
+		OnError: func(_ error, lost int) { metrics.StoreError(lost) },
+		Logger:  logger,
 	})
 	accessW, closeAccess, err := accessLogWriter(cfg.Log.AccessLog, stdout, stderr)
 	if err != nil {

@@ -64,8 +64,9 @@ type Metrics struct {
 	reloadOK        prometheus.Counter
 	reloadError     prometheus.Counter
 
-	mu    sync.RWMutex
-	cache map[reqKey]*reqSeries
+	mu        sync.RWMutex
+	cache     map[reqKey]*reqSeries
+	maxSeries int // MaxRequestSeries; lowered by tests
 }
 
 type reqKey struct {
@@ -126,7 +127,8 @@ func NewMetrics() *Metrics {
 			Name: "apiguard_inflight_requests",
 			Help: "Requests being handled now.",
 		}),
-		cache: make(map[reqKey]*reqSeries),
+		cache:     make(map[reqKey]*reqSeries),
+		maxSeries: MaxRequestSeries,
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -168,7 +170,7 @@ func (m *Metrics) series(api, operation string, status int) *reqSeries {
 	if s = m.cache[k]; s != nil {
 		return s
 	}
-	if len(m.cache) >= MaxRequestSeries {
+	if len(m.cache) >= m.maxSeries {
 		k.api, k.operation = overflowLabel, overflowLabel
 		if s = m.cache[k]; s != nil {
 			return s

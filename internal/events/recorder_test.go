@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -236,10 +237,14 @@ func TestMetricsMethods(t *testing.T) {
 
 func TestMetricsOverflow(t *testing.T) {
 	m := NewMetrics()
-	for i := 0; i < MaxRequestSeries+5; i++ {
-		m.request(&Access{API: "a", Operation: "op" + string(rune('a'+i%26)) + strings.Repeat("x", i/26), Status: 200})
+	m.maxSeries = 50
+	for i := 0; i < m.maxSeries+5; i++ {
+		m.request(&Access{API: "a", Operation: "op" + strconv.Itoa(i), Status: 200})
 	}
-	wantMetric(t, scrape(t, m), `apiguard_requests_total{api="_overflow",operation="_overflow",status="200"} 5`)
+	m.request(&Access{API: "a", Operation: "op0", Status: 200}) // known series still counted as itself
+	text := scrape(t, m)
+	wantMetric(t, text, `apiguard_requests_total{api="_overflow",operation="_overflow",status="200"} 5`)
+	wantMetric(t, text, `apiguard_requests_total{api="a",operation="op0",status="200"} 2`)
 }
 
 func TestStatusLabel(t *testing.T) {

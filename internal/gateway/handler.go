@@ -320,6 +320,10 @@ func (g *Gateway) finish(rq *request, w *statusWriter) {
 	if x.ClientIP.IsValid() {
 		client = x.ClientIP.String()
 	}
+	path := x.Path
+	if path == "" { // refused before a canonical path existed
+		path = rq.rawPathForLog()
+	}
 	for i := range x.Decisions {
 		d := &x.Decisions[i]
 		kind := events.KindGuard
@@ -338,19 +342,16 @@ func (g *Gateway) finish(rq *request, w *statusWriter) {
 			}
 		}
 		g.opts.Recorder.Event(events.Event{
-			Time: now, Kind: kind, RequestID: x.ID, API: x.API, Operation: op, Method: x.Request.Method, Path: x.Path,
+			Time: now, Kind: kind, RequestID: x.ID, API: x.API, Operation: op, Method: x.Request.Method, Path: path,
 			ClientIP: client, Principal: principal, Guard: d.Guard, Rule: d.Verdict.Rule, Category: d.Verdict.Category,
 			Verdict: verdict, Mode: string(d.Mode), Status: rq.status, Latency: latency, Detail: detail,
 		})
 	}
 	a := &events.Access{
-		Time: x.Start, RequestID: x.ID, API: x.API, Operation: op, Method: x.Request.Method, Path: x.Path,
+		Time: x.Start, RequestID: x.ID, API: x.API, Operation: op, Method: x.Request.Method, Path: path,
 		Query: x.Request.URL.RawQuery, Proto: x.Request.Proto, ClientIP: client, Principal: principal,
 		Status: rq.status, Latency: latency, UpstreamLatency: rq.upstreamDur, BytesIn: x.Request.ContentLength,
 		BytesOut: w.written, UserAgent: x.Request.UserAgent(), Verdict: events.VerdictAllow,
-	}
-	if x.Path == "" {
-		a.Path = rq.rawPathForLog()
 	}
 	if rq.target != nil {
 		a.Upstream = rq.target.host
@@ -364,10 +365,11 @@ func (g *Gateway) finish(rq *request, w *statusWriter) {
 	g.opts.Recorder.Access(a)
 }
 
-// rawPathForLog is the request path as received, for requests refused
-// before a canonical path existed; it is truncated.
+// rawPathForLog is the request path as received (still escaped, so
+// control characters stay visible as %XX), truncated, for requests refused
+// before a canonical path existed.
 func (rq *request) rawPathForLog() string {
-	p := rq.x.Request.URL.EscapedPath()
+	p := normalize.RequestPath(rq.x.Request)
 	if len(p) > 256 {
 		p = p[:256]
 	}

@@ -332,3 +332,32 @@ func TestInsecureSkipVerifyWarns(t *testing.T) {
 		t.Errorf("insecure_skip_verify events = %d, want 1", n)
 	}
 }
+
+// A client that sends its head too slowly is cut off at read_header.
+func TestSlowlorisCutOff(t *testing.T) {
+	up := echoUpstream(t, "a")
+	doc := "admin: {listen: \"off\"}\nserver: {timeouts: {read_header: 300ms}}\napis:\n  - name: a\n    upstream: {urls: [\"${UP0}\"]}\n"
+	tg := startGateway(t, doc, map[string]string{"UP0": up.URL})
+	c, err := net.Dial("tcp", tg.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+	for i := 0; i < 20; i++ {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := io.WriteString(c, "X-Slow: a\r\n"); err != nil {
+			break
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 512)
+	_, err = c.Read(buf)
+	if err == nil && !strings.Contains(string(buf), "408") {
+		t.Fatalf("slow client got an answer %q, want the connection closed", buf)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("slow client held the connection for %v, want about read_header (300ms)", d)
+	}
+}

@@ -1,0 +1,73 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"testing"
+
+	"github.com/apiguard/apiguard/internal/config"
+)
+
+// The gateway's cost per request beyond a bare httputil.ReverseProxy with
+// the same transport, both in-process against the same loopback upstream.
+// Compare the two: go test -run x -bench 'Proxy' -benchmem ./internal/gateway
+
+func benchUpstream(b *testing.B) *httptest.Server {
+	body := []byte(`{"id":101,"owner_id":1,"balance":2500,"iban":"DE78370400440532013101","currency":"EUR"}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+func runProxyBench(b *testing.B, h http.Handler) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("GET", "/api/v1/accounts/101", nil)
+			req.RemoteAddr = "127.0.0.1:50000"
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+			}
+			_, _ = io.Copy(io.Discard, rec.Body)
+		}
+	})
+}
+
+func BenchmarkBareReverseProxy(b *testing.B) {
+	up := benchUpstream(b)
+	cfg, err := config.Parse([]byte("apis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	target, _ := url.Parse(up.URL)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+		},
+		Transport: NewTransport(cfg.APIs[0].Upstream, nil),
+	}
+	runProxyBench(b, rp)
+}
+
+func BenchmarkGatewayProxy(b *testing.B) {
+	up := benchUpstream(b)
+	cfg, err := config.Parse([]byte("admin: {listen: \"off\"}\napis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := New(&config.Loaded{Config: cfg}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(g.Close)
+	runProxyBench(b, g)
+}
