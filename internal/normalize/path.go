@@ -9,21 +9,7 @@ import (
 // work at all: unreserved characters, sub-delimiters except ';', ':', '@'
 // and '/'. A path made only of these, with no empty and no all-dot segment,
 // is already canonical.
-var fastByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~!$&'()*+,=:@/" {
-		t[c] = true
-	}
-	return t
-}()
+var fastByte = alnumAnd("-._~!$&'()*+,=:@/")
 
 // escapeKeep marks the bytes Escape leaves as they are: the same set as
 // fastByte. Everything else ('%', space, '?', '#', ';', '{', '}', '\\',
@@ -317,4 +303,21 @@ func unhex(c byte) byte {
 		return c - 'a' + 10
 	}
 	return c - 'A' + 10
+}
+
+// alnumAnd returns the byte set of ASCII letters, digits and extra.
+func alnumAnd(extra string) (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for i := 0; i < len(extra); i++ {
+		t[extra[i]] = true
+	}
+	return t
 }

@@ -408,21 +408,7 @@ func checkQuery(q string) *Rejection {
 }
 
 // tchar per RFC 9110 section 5.6.2.
-var tchar = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
+var tchar = alnumAnd("!#$%&'*+-.^_`|~")
 
 func isToken(s string) bool {
 	if s == "" {
