@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	_ "github.com/apiguard/apiguard/internal/guard" // every guard registers itself
 )
 
 // Version is apiguard's version, set at build time with

@@ -25,6 +25,7 @@ import (
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/gateway"
 	"github.com/apiguard/apiguard/internal/openapi"
+	"github.com/apiguard/apiguard/internal/pipeline"
 	"github.com/apiguard/apiguard/internal/store"
 )
 
@@ -252,7 +253,51 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	defer closeAccess()
 	rec := events.NewRecorder(events.RecorderOptions{AccessLog: accessW, Metrics: metrics, Store: writer, Logger: logger})
 
-	gw, err := gateway.New(cfg, gateway.Options{Logger: logger, Recorder: rec, Metrics: metrics, SpecLoader: specLoader(cfg)})
+	rdb, err := gateway.NewRedis(cfg.Redis, cfg.Dir)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	if rdb != nil {
+		defer rdb.Close()
+	}
+
+	// The admin API comes first so guard services can add their routes;
+	// it shows the gateway's config once the gateway exists.
+	var gw *gateway.Gateway
+	var adm *admin.Server
+	var adminToken string
+	generatedToken := false
+	if cfg.Admin.Listen != "off" {
+		adminToken = cfg.Admin.Token.Value()
+		if adminToken == "" {
+			adminToken, generatedToken = randomToken(), true
+		}
+		adm, err = admin.New(admin.Options{
+			Token:   adminToken,
+			Store:   db,
+			Metrics: metrics.Handler(),
+			Config:  func() any { return gw.Config().Redacted() },
+			Ready: func() error {
+				pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				return db.Ping(pctx)
+			},
+			Logger: logger,
+		})
+		if err != nil {
+			return fmt.Errorf("admin: %w", err)
+		}
+	}
+	services := pipeline.NewServices(pipeline.Services{Redis: rdb, Store: db, Emit: rec.Event, Logger: logger})
+	if adm != nil {
+		services.Admin = adm.Handle
+	}
+	defer services.Close()
+	if err := pipeline.StartServices(services); err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+
+	gw, err = gateway.New(cfg, gateway.Options{Logger: logger, Recorder: rec, Metrics: metrics, SpecLoader: specLoader(cfg), Services: services})
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
@@ -275,27 +320,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	go func() { errc <- gw.Serve(srv, ln) }()
 
 	var adminSrv *http.Server
-	if cfg.Admin.Listen != "off" {
-		token := cfg.Admin.Token.Value()
-		generated := token == ""
-		if generated {
-			token = randomToken()
-		}
-		adm, err := admin.New(admin.Options{
-			Token:   token,
-			Store:   db,
-			Metrics: metrics.Handler(),
-			Config:  func() any { return gw.Config().Redacted() },
-			Ready: func() error {
-				pctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				defer cancel()
-				return db.Ping(pctx)
-			},
-			Logger: logger,
-		})
-		if err != nil {
-			return fmt.Errorf("admin: %w", err)
-		}
+	if adm != nil {
 		aln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
 			return fmt.Errorf("admin.listen: %w", err)
@@ -307,8 +332,8 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 			}
 		}()
 		fmt.Fprintf(stderr, "apiguard admin API on http://%s\n", aln.Addr())
-		if generated {
-			fmt.Fprintf(stderr, "apiguard admin token (generated, shown once; set admin.token or APIGUARD_ADMIN_TOKEN to choose it): %s\n", token)
+		if generatedToken {
+			fmt.Fprintf(stderr, "apiguard admin token (generated, shown once; set admin.token or APIGUARD_ADMIN_TOKEN to choose it): %s\n", adminToken)
 		}
 	}
 	what := fmt.Sprintf("%d API(s)", len(cfg.APIs))

@@ -21,6 +21,10 @@ type Config struct {
 	Store Store `yaml:"store" json:"store"`
 	// Log configures the access log and apiguard's own log.
 	Log Log `yaml:"log" json:"log"`
+	// Redis is shared by the guards that keep state across gateway
+	// instances (rate limits, business flows, revocations, nonces). Off
+	// when addrs is empty.
+	Redis Redis `yaml:"redis" json:"redis"`
 	// APIs are the protected APIs, matched in order by host and path prefix.
 	APIs []API `yaml:"apis" json:"apis"`
 }
@@ -108,6 +112,30 @@ type Retention struct {
 	MaxAge Duration `yaml:"max_age" json:"max_age"`
 	// MaxEvents keeps at most this many events. Default 1000000.
 	MaxEvents int64 `yaml:"max_events" json:"max_events"`
+}
+
+// Redis is the connection to Redis (one node, or a cluster when several
+// addresses are given).
+type Redis struct {
+	// Addrs are host:port addresses. Empty: Redis is off.
+	Addrs []string `yaml:"addrs" json:"addrs"`
+	// Username and Password authenticate (ACL); use ${ENV} for the password.
+	Username string `yaml:"username" json:"username"`
+	Password Secret `yaml:"password" json:"password"`
+	// DB is the database number (single node only). Default 0.
+	DB int `yaml:"db" json:"db"`
+	// TLS turns TLS on, verified against the system roots or CAFile.
+	TLS bool `yaml:"tls" json:"tls"`
+	// CAFile adds PEM roots for TLS.
+	CAFile string `yaml:"ca_file" json:"ca_file"`
+	// DialTimeout bounds connecting. Default 500ms.
+	DialTimeout Duration `yaml:"dial_timeout" json:"dial_timeout"`
+	// Timeout bounds each command. Default 200ms: a guard waiting on
+	// Redis holds a request, so a slow Redis must fail fast into the
+	// guard's failure mode.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// PoolSize is the connection pool size. Default 10 per CPU.
+	PoolSize int `yaml:"pool_size" json:"pool_size"`
 }
 
 // Log configures logging.
@@ -255,7 +283,8 @@ func Default() *Config {
 			Retention: Retention{MaxAge: Duration(7 * 24 * time.Hour), MaxEvents: 1_000_000},
 			QueueSize: 10000,
 		},
-		Log: Log{Level: "info", AccessLog: "stdout"},
+		Log:   Log{Level: "info", AccessLog: "stdout"},
+		Redis: Redis{DialTimeout: Duration(500 * time.Millisecond), Timeout: Duration(200 * time.Millisecond)},
 	}
 }
 

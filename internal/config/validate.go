@@ -85,6 +85,20 @@ func (c *Config) Validate() error {
 			add("admin.token", "must be at least %d bytes", MinAdminTokenBytes)
 		}
 	}
+	for i, a := range c.Redis.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			add(fmt.Sprintf("redis.addrs[%d]", i), "must be host:port, not %q", a)
+		}
+	}
+	if c.Redis.DB < 0 || c.Redis.DB > 15 || c.Redis.DB != 0 && len(c.Redis.Addrs) > 1 {
+		add("redis.db", "must be 0-15, and 0 for a cluster")
+	}
+	if c.Redis.DialTimeout <= 0 || c.Redis.Timeout <= 0 {
+		add("redis", "dial_timeout and timeout must be positive")
+	}
+	if c.Redis.PoolSize < 0 {
+		add("redis.pool_size", "must not be negative")
+	}
 	if c.DataDir == "" {
 		add("data_dir", "must not be empty")
 	}

@@ -202,9 +202,11 @@ func (g *Gateway) buildSteps(a *apiState, path string) ([]pipeline.Step, error) 
 			}
 		}
 		guard, err := reg.New(pipeline.Build{
-			API:    a.name,
-			Spec:   a.spec,
-			Logger: g.opts.Logger,
+			API:      a.name,
+			Spec:     a.spec,
+			Logger:   g.opts.Logger,
+			Services: g.opts.Services,
+			Path:     secPath,
 			Decode: func(v any) (bool, error) {
 				if !present {
 					return false, nil

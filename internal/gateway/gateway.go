@@ -21,6 +21,7 @@ import (
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/normalize"
 	"github.com/apiguard/apiguard/internal/openapi"
+	"github.com/apiguard/apiguard/internal/pipeline"
 )
 
 // Recorder receives the access record of every request and every
@@ -51,6 +52,9 @@ type Options struct {
 	SpecLoader func(ref, dir string) (*openapi.Spec, error)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Services are shared with guards across reloads. Default: services
+	// with no Redis, no store and no admin routes.
+	Services *pipeline.Services
 }
 
 // Gateway is the protecting reverse proxy.
@@ -83,6 +87,9 @@ func New(cfg *config.Loaded, opts Options) (*Gateway, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Services == nil {
+		opts.Services = pipeline.NewServices(pipeline.Services{Now: opts.Now, Logger: opts.Logger, Emit: opts.Recorder.Event})
 	}
 	g := &Gateway{
 		opts:     opts,

@@ -3,10 +3,13 @@ package pipeline
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -85,7 +88,14 @@ type Exchange struct {
 	body     []byte
 	bodyRead bool
 	bodyErr  error
+	json     any
+	jsonDone bool
+	jsonErr  error
 	values   map[any]any
+
+	respBody     []byte
+	respBodyRead bool
+	respBodyErr  error
 }
 
 var exchangePool = sync.Pool{New: func() any { return &Exchange{Decisions: make([]Decision, 0, 4)} }}
@@ -140,6 +150,93 @@ func (x *Exchange) Body() ([]byte, error) {
 	r.Body = io.NopCloser(bytes.NewReader(x.body))
 	r.ContentLength = int64(len(x.body))
 	return x.body, x.bodyErr
+}
+
+// JSON returns the request body decoded as JSON (objects as
+// map[string]any, numbers as json.Number), decoding it once. A guard that
+// parses the body with stricter rules (the schema guard refuses duplicate
+// keys, deep nesting, ...) stores its result with SetJSON first, so later
+// guards see the same value.
+func (x *Exchange) JSON() (any, error) {
+	if x.jsonDone {
+		return x.json, x.jsonErr
+	}
+	x.jsonDone = true
+	b, err := x.Body()
+	if err != nil {
+		x.jsonErr = err
+		return nil, err
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&x.json); err != nil {
+		x.json, x.jsonErr = nil, fmt.Errorf("request body is not JSON: %w", err)
+		return nil, x.jsonErr
+	}
+	if dec.More() {
+		x.json, x.jsonErr = nil, errors.New("request body is not JSON: data after the value")
+	}
+	return x.json, x.jsonErr
+}
+
+// SetJSON stores the decoded request body for later guards.
+func (x *Exchange) SetJSON(v any) {
+	x.json, x.jsonErr, x.jsonDone = v, nil, true
+}
+
+// ErrResponseTooLarge is returned by ResponseBody when the answer is larger
+// than the limit given.
+var ErrResponseTooLarge = errors.New("response body too large")
+
+// ResponseBody reads the upstream answer's body once, at most limit bytes,
+// and puts a reader over the same bytes back on resp. Over the limit it
+// returns ErrResponseTooLarge and leaves resp able to stream the whole
+// body (the bytes read so far followed by the rest).
+func (x *Exchange) ResponseBody(resp *http.Response, limit int64) ([]byte, error) {
+	if x.respBodyRead {
+		return x.respBody, x.respBodyErr
+	}
+	x.respBodyRead = true
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 && resp.ContentLength <= limit {
+		buf.Grow(int(resp.ContentLength))
+	}
+	n, err := io.Copy(&buf, io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		x.respBodyErr = err
+		_ = resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+		return nil, err
+	}
+	if n > limit {
+		x.respBodyErr = ErrResponseTooLarge
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf.Bytes()), resp.Body), resp.Body}
+		return nil, ErrResponseTooLarge
+	}
+	_ = resp.Body.Close()
+	x.respBody = buf.Bytes()
+	resp.Body = io.NopCloser(bytes.NewReader(x.respBody))
+	return x.respBody, nil
+}
+
+// ReplaceResponseBody sets a new answer body (after filtering or masking)
+// and fixes the length headers.
+func (x *Exchange) ReplaceResponseBody(resp *http.Response, b []byte) {
+	x.respBody, x.respBodyRead, x.respBodyErr = b, true, nil
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	resp.Header.Del("Transfer-Encoding")
+	resp.TransferEncoding = nil
 }
 
 // BodyErr returns the error of an earlier Body call, without reading.

@@ -24,6 +24,12 @@ type Build struct {
 	Decode func(v any) (present bool, err error)
 	// Logger is the gateway's logger.
 	Logger *slog.Logger
+	// Services are the long-lived shared parts (Redis, store, shared
+	// state that must survive reloads, admin routes). Never nil.
+	Services *Services
+	// Path is the config path of the guard's section, such as
+	// "apis[0].guards.waf", for error messages.
+	Path string
 }
 
 // Constructor builds a step's guard for one API. It returns a nil guard

@@ -1,0 +1,10 @@
+// Package guard links every guard package into the binary. Each guard
+// lives in its own package under internal/guard/<name>, registers its
+// pipeline steps from its init function, and is listed here once; the
+// order guards run in is internal/pipeline/order.go, not this list.
+package guard
+
+import (
+	// Guards register themselves with the pipeline.
+	_ "github.com/apiguard/apiguard/internal/pipeline"
+)
