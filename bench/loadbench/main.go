@@ -103,8 +103,9 @@ func run(ctx context.Context, opts options) error {
 	}
 	failed := true
 	defer func() {
-		// Keep the servers' logs when something went wrong.
-		if failed {
+		// Keep the servers' logs when something went wrong, unless the
+		// bench was interrupted.
+		if failed && ctx.Err() == nil {
 			logf("servers' logs kept in %s", e.tmp)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,14 +44,25 @@ func (cs *children) start(name, logPath string, env []string, argv ...string) (*
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Pdeathsig kills the child even if the bench itself is killed hard.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
 	c := &child{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		// The parent-death signal fires when the thread that started the
+		// child exits, not the process (go.dev/issue/27505): keep this
+		// goroutine on its thread for the child's whole life.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		c.err = cmd.Wait()
 		close(c.exited)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
 	cs.mu.Lock()
 	cs.list = append(cs.list, c)
 	cs.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -64,12 +65,16 @@ func runBareProxy(args []string) error {
 	fs := flag.NewFlagSet("bareproxy", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	upstream := fs.String("upstream", "", "upstream URL")
+	pooled := fs.Bool("pool", false, "recycle copy buffers with a BufferPool, as apiguard does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	proxy, err := newBareProxy(*upstream)
 	if err != nil {
 		return err
+	}
+	if *pooled {
+		proxy.BufferPool = &copyBufferPool{}
 	}
 	return serveUntilSignal(*listen, proxy)
 }
@@ -92,6 +97,20 @@ func newBareProxy(upstream string) (*httputil.ReverseProxy, error) {
 		Transport: gateway.NewTransport(settings, nil),
 	}, nil
 }
+
+// copyBufferPool recycles 32 KiB copy buffers: the stricter baseline, since
+// apiguard's proxy does the same and a ReverseProxy without it allocates a
+// buffer per response.
+type copyBufferPool struct{ p sync.Pool }
+
+func (c *copyBufferPool) Get() []byte {
+	if b, ok := c.p.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (c *copyBufferPool) Put(b []byte) { c.p.Put(&b) }
 
 // defaultUpstream returns the upstream settings apiguard uses by default
 // for an API proxying to upstream, by parsing a one-API config.

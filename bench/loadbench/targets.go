@@ -18,6 +18,7 @@ import (
 const (
 	targetDirect         = "direct"
 	targetBareProxy      = "bare-proxy"
+	targetBarePooled     = "bare-proxy-pooled"
 	targetPassthrough    = "apiguard-passthrough"
 	targetDemobankDirect = "demobank-direct"
 	targetDemobank       = "apiguard-demobank"
@@ -97,7 +98,7 @@ func (e *env) setupTargets(ctx context.Context) ([]target, error) {
 // setupSimple starts the upstream, the bare proxy and apiguard's
 // pass-through profile in front of it.
 func (e *env) setupSimple(ctx context.Context) ([]target, error) {
-	var addrs [3]string
+	var addrs [4]string
 	for i := range addrs {
 		a, err := freeAddr()
 		if err != nil {
@@ -105,12 +106,15 @@ func (e *env) setupSimple(ctx context.Context) ([]target, error) {
 		}
 		addrs[i] = a
 	}
-	up, bare, guard := addrs[0], addrs[1], addrs[2]
+	up, bare, guard, pooled := addrs[0], addrs[1], addrs[2], addrs[3]
 	upURL := "http://" + up
 	if err := e.startServer(ctx, "upstream", up, "/", nil, e.self, "upstream", "-listen", up); err != nil {
 		return nil, err
 	}
 	if err := e.startServer(ctx, "bareproxy", bare, "/", nil, e.self, "bareproxy", "-listen", bare, "-upstream", upURL); err != nil {
+		return nil, err
+	}
+	if err := e.startServer(ctx, "bareproxy-pooled", pooled, "/", nil, e.self, "bareproxy", "-pool", "-listen", pooled, "-upstream", upURL); err != nil {
 		return nil, err
 	}
 	cfgPath := filepath.Join(e.tmp, "passthrough.yaml")
@@ -123,6 +127,7 @@ func (e *env) setupSimple(ctx context.Context) ([]target, error) {
 	return []target{
 		{Name: targetDirect, URL: upURL + benchPath},
 		{Name: targetBareProxy, URL: "http://" + bare + benchPath, Baseline: targetDirect},
+		{Name: targetBarePooled, URL: "http://" + pooled + benchPath, Baseline: targetDirect},
 		{Name: targetPassthrough, URL: "http://" + guard + benchPath, Baseline: targetDirect},
 	}, nil
 }

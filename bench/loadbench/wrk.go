@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,9 @@ func (l wrkLoad) args(url string, headers []string) []string {
 func runWrk(ctx context.Context, wrk string, load wrkLoad, url string, headers []string) (wrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, load.Duration+30*time.Second)
 	defer cancel()
+	// See children.start: Pdeathsig is tied to the starting thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd := exec.CommandContext(ctx, wrk, load.args(url, headers)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -154,7 +154,7 @@ func TestKeyRatio(t *testing.T) {
 	for _, v := range []float64{95, 108, 99} {
 		r.add(targetPassthrough, wrkResult{ReqPerSec: v})
 	}
-	got, per := r.keyRatio()
+	got, per := r.keyRatio(targetBareProxy)
 	if want := 99.0 / 110; got != want {
 		t.Errorf("keyRatio() = %v, want %v", got, want)
 	}
