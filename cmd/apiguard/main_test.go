@@ -372,6 +372,22 @@ func TestConfigValidate(t *testing.T) {
 			}
 		}
 	}
+	// Every example config is valid, guards included.
+	examples, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "*.yaml"))
+	examples2, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	var n int
+	for _, f := range append(examples, examples2...) {
+		if filepath.Base(f) == "openapi.yaml" {
+			continue
+		}
+		n++
+		if out, err := exec.Command(binary, "config", "validate", f).CombinedOutput(); err != nil {
+			t.Errorf("config validate %s: %v\n%s", f, err, out)
+		}
+	}
+	if n == 0 {
+		t.Error("no example config found")
+	}
 	// Type errors and field errors of a structurally valid file are all listed.
 	os.WriteFile(bad, []byte("server: {listen: nowhere, max_headers: 0}\napis:\n  - name: a\n    upstream: {urls: [\"ftp://x\"]}\n"), 0o600)
 	out, _ := exec.Command(binary, "config", "validate", bad).CombinedOutput()

@@ -38,6 +38,7 @@ func newConfigCmd() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(newLintCmd())
 	cmd.AddCommand(&cobra.Command{
 		Use:   "schema",
 		Short: "Print the JSON Schema of the config file (also in docs/config.schema.json)",

@@ -40,6 +40,7 @@ admin API. Run "apiguard serve" to protect the bundled demo API.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newConfigCmd(), newVersionCmd(), newDemobankCmd())
+	root.AddCommand(newKeysCmd())
 	return root
 }
 

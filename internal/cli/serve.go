@@ -22,6 +22,7 @@ import (
 	"github.com/apiguard/apiguard/examples/demobank"
 	"github.com/apiguard/apiguard/internal/admin"
 	"github.com/apiguard/apiguard/internal/config"
+	"github.com/apiguard/apiguard/internal/egress"
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/gateway"
 	"github.com/apiguard/apiguard/internal/openapi"
@@ -316,7 +317,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if gw.TLSEnabled() {
 		scheme = "https"
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- gw.Serve(srv, ln) }()
 
 	var adminSrv *http.Server
@@ -335,6 +336,28 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		if generatedToken {
 			fmt.Fprintf(stderr, "apiguard admin token (generated, shown once; set admin.token or APIGUARD_ADMIN_TOKEN to choose it): %s\n", adminToken)
 		}
+	}
+	// The egress proxy (docs/egress.md): off unless egress.listen is set.
+	var egressProxy *egress.Proxy
+	if cfg.Egress.Listen != "" {
+		egressProxy, err = egress.New(cfg, services)
+		if err != nil {
+			var errs config.Errors
+			if errors.As(err, &errs) {
+				return &ExitError{Code: 2, Err: fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(errs.Error(), "\n", "\n  "))}
+			}
+			return &ExitError{Code: 2, Err: err}
+		}
+		eln, err := net.Listen("tcp", cfg.Egress.Listen)
+		if err != nil {
+			return fmt.Errorf("egress.listen: %w", err)
+		}
+		go func() {
+			if err := egressProxy.Serve(eln); err != nil {
+				errc <- fmt.Errorf("egress: %w", err)
+			}
+		}()
+		fmt.Fprintf(stderr, "apiguard egress proxy on http://%s for %d destination(s)\n", eln.Addr(), len(egressProxy.Destinations()))
 	}
 	what := fmt.Sprintf("%d API(s)", len(cfg.APIs))
 	if bank != nil {
@@ -361,6 +384,12 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		if err := gw.Reload(next); err != nil {
 			logger.Error("config reload refused; the previous configuration keeps serving", "reason", reason, "error", err)
 			return
+		}
+		if egressProxy != nil {
+			// Destinations reload; a changed egress.listen needs a restart.
+			if err := egressProxy.Reload(next); err != nil {
+				logger.Error("egress reload refused; the previous destinations keep serving", "reason", reason, "error", err)
+			}
 		}
 		logger.Info("config reloaded", "reason", reason)
 	}
@@ -397,6 +426,9 @@ loop:
 	}
 	if adminSrv != nil {
 		_ = adminSrv.Shutdown(sctx)
+	}
+	if egressProxy != nil {
+		_ = egressProxy.Shutdown(sctx)
 	}
 	_ = rec.Close()
 	if err := writer.Close(sctx); err != nil {

@@ -27,6 +27,57 @@ type Config struct {
 	Redis Redis `yaml:"redis" json:"redis"`
 	// APIs are the protected APIs, matched in order by host and path prefix.
 	APIs []API `yaml:"apis" json:"apis"`
+	// Egress is the optional proxy for the protected application's own
+	// calls to third-party APIs (docs/egress.md). Off when listen is empty.
+	Egress Egress `yaml:"egress" json:"egress"`
+}
+
+// Egress is the proxy the protected application calls third-party APIs
+// through: http://<listen>/<destination name>/<path> is sent to the
+// destination's https URL with <path> appended, and the answer is checked
+// before the application sees it (OWASP API10).
+type Egress struct {
+	// Listen is the egress proxy's address. Default "" (off). Keep it on
+	// loopback or a network only the application reaches.
+	Listen string `yaml:"listen" json:"listen"`
+	// Destinations are the only third-party APIs that can be reached.
+	Destinations []EgressDestination `yaml:"destinations" json:"destinations"`
+}
+
+// EgressDestination is one third-party API the application may call.
+type EgressDestination struct {
+	// Name is the first path segment the application uses for this
+	// destination ([A-Za-z0-9_.-]). Required, unique.
+	Name string `yaml:"name" json:"name" jsonschema:"required"`
+	// URL is the destination's base URL; it must be https (certificates
+	// are always verified). Its host is the only host reached. Required.
+	URL string `yaml:"url" json:"url" jsonschema:"required"`
+	// CAFile adds PEM roots to the system roots for this destination.
+	CAFile string `yaml:"ca_file" json:"ca_file"`
+	// AllowCIDRs are internal ranges the destination may resolve to
+	// anyway; by default only public addresses are dialed.
+	AllowCIDRs []string `yaml:"allow_cidrs" json:"allow_cidrs"`
+	// Methods are the HTTP methods allowed. Default GET, HEAD, POST, PUT,
+	// PATCH, DELETE.
+	Methods []string `yaml:"methods" json:"methods"`
+	// Timeout bounds the whole call, answer included. Default 10s.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// MaxRequestBytes caps the application's request body. Default 1MiB.
+	MaxRequestBytes ByteSize `yaml:"max_request_bytes" json:"max_request_bytes"`
+	// MaxResponseBytes caps the destination's answer. Default 1MiB.
+	MaxResponseBytes ByteSize `yaml:"max_response_bytes" json:"max_response_bytes"`
+	// ContentTypes are the media types an answer with a body may have;
+	// application/json also admits */*+json. Default [application/json].
+	ContentTypes []string `yaml:"content_types" json:"content_types"`
+	// Spec is the destination's OpenAPI description, relative to the
+	// config file. Optional: with it, only documented operations can be
+	// called and answers must have a documented status and content type.
+	Spec string `yaml:"spec" json:"spec"`
+	// Injection is what happens to an answer carrying injection patterns
+	// (script tags, SQL error strings, JNDI lookups, CR/LF in header
+	// values): observe (default: an event, the answer is passed) or block
+	// (502).
+	Injection string `yaml:"injection" json:"injection" jsonschema:"enum=observe,enum=block"`
 }
 
 // Server is the gateway listener.

@@ -54,6 +54,7 @@ type apiState struct {
 	proxy      *httputil.ReverseProxy
 	bodyLimit  int64
 	opLimits   map[*openapi.Operation]int64
+	dir        string // the config file's directory
 	hasRespGrd bool
 }
 
@@ -112,6 +113,7 @@ func (g *Gateway) buildAPI(cfg *config.Loaded, i int) (*apiState, []events.Event
 		mode:      pipeline.Mode(ac.Mode),
 		prefix:    strings.TrimSuffix(ac.Match.PathPrefix, "/"),
 		bodyLimit: int64(ac.Limits.MaxBodyBytes),
+		dir:       cfg.Dir,
 	}
 	for _, h := range ac.Match.Hosts {
 		a.hosts = append(a.hosts, strings.ToLower(h))
@@ -207,6 +209,7 @@ func (g *Gateway) buildSteps(a *apiState, path string) ([]pipeline.Step, error) 
 			Logger:   g.opts.Logger,
 			Services: g.opts.Services,
 			Path:     secPath,
+			Dir:      a.dir,
 			Decode: func(v any) (bool, error) {
 				if !present {
 					return false, nil

@@ -137,6 +137,7 @@ func (g *Gateway) handle(w *statusWriter, r *http.Request, rq *request) {
 		}
 	}
 
+	x.RoutePath = rq.outPath
 	limit := a.bodyLimit
 	if a.spec != nil {
 		op, params, found := a.spec.Match(r.Method, rq.outPath, x.PathParams)
@@ -164,6 +165,9 @@ func (g *Gateway) handle(w *statusWriter, r *http.Request, rq *request) {
 		g.block(w, rq, d)
 		return
 	}
+	// A guard may replace the request (for example the limits guard sets
+	// the upstream timeout as a context deadline); proxy what it left.
+	r = x.Request
 	if errors.Is(x.BodyErr(), pipeline.ErrBodyTooLarge) {
 		// A guard read the body and found it too large (a guard that
 		// cannot parse a body it needs blocks by itself).
@@ -215,6 +219,7 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	rq := resp.Request.Context().Value(requestKey{}).(*request)
 	rq.upstreamDur = g.opts.Now().Sub(rq.upstreamAt)
 	rq.api.pool.success(rq.target)
+	rq.x.RunResponseHooks(resp)
 	if !rq.api.hasRespGrd {
 		return nil
 	}

@@ -6,5 +6,14 @@ package guard
 
 import (
 	// Guards register themselves with the pipeline.
-	_ "github.com/apiguard/apiguard/internal/pipeline"
+	_ "github.com/apiguard/apiguard/internal/guard/authn"
+	_ "github.com/apiguard/apiguard/internal/guard/authz"
+	_ "github.com/apiguard/apiguard/internal/guard/dlp"
+	_ "github.com/apiguard/apiguard/internal/guard/errors"
+	_ "github.com/apiguard/apiguard/internal/guard/flows"
+	_ "github.com/apiguard/apiguard/internal/guard/headers"
+	_ "github.com/apiguard/apiguard/internal/guard/limits"
+	_ "github.com/apiguard/apiguard/internal/guard/ratelimit"
+	_ "github.com/apiguard/apiguard/internal/guard/schema"
+	_ "github.com/apiguard/apiguard/internal/guard/ssrf"
 )

@@ -69,6 +69,9 @@ type Exchange struct {
 	ClientIP netip.Addr
 	// API is the name of the API the request was routed to.
 	API string
+	// RoutePath is the path matched against the API's spec and sent
+	// upstream: Path without the API's prefix when it strips one.
+	RoutePath string
 	// Operation is the spec operation matched, or nil when none matched.
 	Operation *openapi.Operation
 	// PathParams are the values of the matched template's parameters.
@@ -96,6 +99,8 @@ type Exchange struct {
 	respBody     []byte
 	respBodyRead bool
 	respBodyErr  error
+
+	respHooks []func(*http.Response)
 }
 
 var exchangePool = sync.Pool{New: func() any { return &Exchange{Decisions: make([]Decision, 0, 4)} }}
@@ -239,6 +244,40 @@ func (x *Exchange) ReplaceResponseBody(resp *http.Response, b []byte) {
 	resp.TransferEncoding = nil
 }
 
+// ReplaceBody sets a new request body for the guards after this one and
+// for the upstream (a guard that unwraps a JOSE body passes the payload
+// on): Body returns b, JSON decodes b again, and the request's Body,
+// ContentLength and framing headers match b.
+func (x *Exchange) ReplaceBody(b []byte) {
+	x.body, x.bodyRead, x.bodyErr = b, true, nil
+	x.json, x.jsonErr, x.jsonDone = nil, nil, false
+	r := x.Request
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.TransferEncoding = nil
+	r.Header.Del("Transfer-Encoding")
+	r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+}
+
+// OnResponse registers f to be called with the upstream's answer when it
+// arrives, before the response guards run (for example to learn whether a
+// login succeeded). f must not read or replace the body. The functions are
+// dropped with the exchange; none is called when the upstream does not
+// answer.
+func (x *Exchange) OnResponse(f func(*http.Response)) {
+	x.respHooks = append(x.respHooks, f)
+}
+
+// RunResponseHooks calls the functions registered with OnResponse, in
+// order. The gateway calls it once per upstream answer. A panicking
+// function is recovered and stops the remaining ones.
+func (x *Exchange) RunResponseHooks(resp *http.Response) {
+	defer func() { _ = recover() }()
+	for _, f := range x.respHooks {
+		f(resp)
+	}
+}
+
 // BodyErr returns the error of an earlier Body call, without reading.
 func (x *Exchange) BodyErr() error { return x.bodyErr }
 
@@ -264,6 +303,15 @@ func (x *Exchange) Blocked() *Decision {
 		}
 	}
 	return nil
+}
+
+// SpecPath is the path to match against the API's spec: RoutePath when
+// the gateway set it, else Path.
+func (x *Exchange) SpecPath() string {
+	if x.RoutePath != "" {
+		return x.RoutePath
+	}
+	return x.Path
 }
 
 // OperationName is the operation's id, or "unmatched".

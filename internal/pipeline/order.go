@@ -10,7 +10,9 @@ package pipeline
 // Register and one line here.
 var RequestOrder = []string{
 	"denylist",            // blocked IPs, keys, principals, tokens (incident response)
+	"cors",                // CORS preflights answered from config, 405 with Allow (API8)
 	"ratelimit.ip",        // pre-authentication rate limit per client IP
+	"limits",              // in-flight caps, upstream timeout, pagination caps (API4): cheap refusals first
 	"waf",                 // injection and protocol attacks (API8, injection)
 	"authn",               // who is calling (API2)
 	"authz.function",      // may this principal call this operation (API5)
@@ -24,6 +26,7 @@ var RequestOrder = []string{
 // ResponseOrder is the one ordered list of response guards, applied to the
 // upstream's answer before it reaches the client.
 var ResponseOrder = []string{
+	"limits.response", // answer size cap (API4), before anything reads the body
 	"errors",          // scrub upstream error bodies (API8)
 	"schema.response", // the answer matches the spec (API3, API10)
 	"authz.property",  // remove properties the principal may not read (API3)

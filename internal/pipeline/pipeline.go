@@ -30,6 +30,9 @@ type Build struct {
 	// Path is the config path of the guard's section, such as
 	// "apis[0].guards.waf", for error messages.
 	Path string
+	// Dir is the config file's directory: relative file names in a
+	// guard's section resolve against it.
+	Dir string
 }
 
 // Constructor builds a step's guard for one API. It returns a nil guard

@@ -64,5 +64,6 @@ func ProblemFor(d *Decision, requestID string) Problem {
 		Title:     d.Verdict.Title,
 		Status:    status,
 		RequestID: requestID,
+		Errors:    d.Verdict.Errors,
 	}
 }

@@ -33,13 +33,19 @@ type Services struct {
 	// http.ServeMux). It is nil when the admin listener is off.
 	Admin func(pattern string, h http.Handler)
 
+	shared *sharedValues
+}
+
+// sharedValues are the values of Services.Shared.
+type sharedValues struct {
 	mu     sync.Mutex
-	shared map[string]any
+	values map[string]any
 }
 
 // NewServices returns services with defaults for nil fields.
 func NewServices(s Services) *Services {
-	out := &Services{Redis: s.Redis, Store: s.Store, Emit: s.Emit, Now: s.Now, Logger: s.Logger, Admin: s.Admin}
+	out := &Services{Redis: s.Redis, Store: s.Store, Emit: s.Emit, Now: s.Now, Logger: s.Logger, Admin: s.Admin,
+		shared: &sharedValues{values: map[string]any{}}}
 	if out.Emit == nil {
 		out.Emit = func(events.Event) {}
 	}
@@ -56,35 +62,34 @@ func NewServices(s Services) *Services {
 // first time. Keys are namespaced by the guard: "ratelimit/<api>/<rule>".
 // Values that implement Closer are closed by Close.
 func (s *Services) Shared(key string, create func() (any, error)) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.shared[key]; ok {
+	sv := s.shared
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if v, ok := sv.values[key]; ok {
 		return v, nil
 	}
 	v, err := create()
 	if err != nil {
 		return nil, err
 	}
-	if s.shared == nil {
-		s.shared = map[string]any{}
-	}
-	s.shared[key] = v
+	sv.values[key] = v
 	return v, nil
 }
 
 // Close closes every shared value that has a Close method.
 func (s *Services) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	sv := s.shared
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
 	var first error
-	for _, v := range s.shared {
+	for _, v := range sv.values {
 		if c, ok := v.(Closer); ok {
 			if err := c.Close(); err != nil && first == nil {
 				first = err
 			}
 		}
 	}
-	s.shared = nil
+	sv.values = map[string]any{}
 	return first
 }
 

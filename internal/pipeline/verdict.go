@@ -54,6 +54,10 @@ type Verdict struct {
 	// Header, when set on a Block, is added to the block answer (for
 	// example WWW-Authenticate or Retry-After).
 	Header http.Header
+	// Errors, when set on a Block, are copied into the problem answer:
+	// precise, client-safe failures such as the JSON pointer of a property
+	// that may not be written. They must not echo attacker input.
+	Errors []ProblemError
 }
 
 // Mode says whether a guard's blocks are enforced or only observed.

@@ -232,8 +232,8 @@ func TestSQLiteReopen(t *testing.T) {
 	}
 	var v int
 	var mode string
-	if err := s.write.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil || v != 1 {
-		t.Errorf("schema version = %d, %v, want 1", v, err)
+	if err := s.write.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil || v != 2 {
+		t.Errorf("schema version = %d, %v, want 2 (0001_events, 0002_keys)", v, err)
 	}
 	if err := s.write.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v, want wal", mode, err)

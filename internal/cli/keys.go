@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apiguard/apiguard/internal/config"
+	"github.com/apiguard/apiguard/internal/guard/authn"
+	"github.com/apiguard/apiguard/internal/store"
+)
+
+// keysFlags locate the store.
+type keysFlags struct {
+	config  string
+	dataDir string
+}
+
+// openKeyStore opens the SQLite store of --data-dir, or of the config's
+// data_dir / store.path.
+func (f keysFlags) open(ctx context.Context) (*store.SQLite, error) {
+	path := ""
+	switch {
+	case f.dataDir != "":
+		path = filepath.Join(f.dataDir, "apiguard.db")
+	case f.config != "":
+		cfg, err := config.Load(f.config)
+		if err != nil {
+			return nil, err
+		}
+		path = cfg.Store.Path
+		if path == "" {
+			dir := cfg.DataDir
+			if !filepath.IsAbs(dir) {
+				dir = filepath.Join(cfg.Dir, dir)
+			}
+			path = filepath.Join(dir, "apiguard.db")
+		} else if !filepath.IsAbs(path) {
+			path = filepath.Join(cfg.Dir, path)
+		}
+	default:
+		return nil, errors.New("give --data-dir or --config")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	return store.OpenSQLite(ctx, path)
+}
+
+func newKeysCmd() *cobra.Command {
+	var f keysFlags
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Manage API keys in the store (create, list, revoke)",
+		Long: `Manage the API keys the authn guard accepts (apikey: {store: true}).
+
+A new key is printed once and never stored: only its SHA-256 is kept.`,
+	}
+	cmd.PersistentFlags().StringVar(&f.config, "config", "", "config file whose data_dir holds the store")
+	cmd.PersistentFlags().StringVar(&f.dataDir, "data-dir", "", "data directory holding the store (overrides --config)")
+
+	var (
+		name, tenant, roles, scopes string
+		ttl                         time.Duration
+	)
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a key and print it once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return &ExitError{Code: 2, Err: errors.New("--name is required")}
+			}
+			db, err := f.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			key, id, sha := authn.NewAPIKey()
+			now := time.Now().UTC()
+			k := store.APIKey{ID: id, Name: name, Hash: sha, Tenant: tenant, Roles: strings.Fields(strings.ReplaceAll(roles, ",", " ")),
+				Scopes: strings.Fields(strings.ReplaceAll(scopes, ",", " ")), Created: now}
+			if ttl > 0 {
+				k.Expires = now.Add(ttl)
+			}
+			if err := db.CreateKey(cmd.Context(), k); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "id:  %s\nkey: %s\n", id, key)
+			fmt.Fprintln(cmd.ErrOrStderr(), "The key is shown once; apiguard keeps only its SHA-256.")
+			return nil
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "the key's name (client or partner)")
+	create.Flags().StringVar(&tenant, "tenant", "", "the principal's tenant")
+	create.Flags().StringVar(&roles, "roles", "", "roles, comma-separated")
+	create.Flags().StringVar(&scopes, "scopes", "", "scopes, comma-separated")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (for example 2160h); default: no expiry")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List keys (never the keys themselves)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := f.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			keys, err := db.Keys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tROLES\tSCOPES\tCREATED\tEXPIRES\tSTATE")
+			now := time.Now()
+			for _, k := range keys {
+				state := "active"
+				switch {
+				case !k.Revoked.IsZero():
+					state = "revoked"
+				case k.Disabled:
+					state = "disabled"
+				case !k.Expires.IsZero() && !now.Before(k.Expires):
+					state = "expired"
+				}
+				exp := "-"
+				if !k.Expires.IsZero() {
+					exp = k.Expires.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Roles, ","), strings.Join(k.Scopes, ","),
+					k.Created.Format(time.RFC3339), exp, state)
+			}
+			return tw.Flush()
+		},
+	}
+
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a key (running gateways stop accepting it within apikey.store_cache_ttl)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := f.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.RevokeKey(cmd.Context(), args[0], time.Now().UTC()); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return &ExitError{Code: 1, Err: fmt.Errorf("no key %q", args[0])}
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}

