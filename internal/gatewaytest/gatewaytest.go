@@ -288,4 +288,3 @@ func Problem(t testing.TB, body []byte) map[string]any {
 	}
 	return p
 }
-

@@ -41,6 +41,10 @@ type Config struct {
 	// deny (default: 404, or 405 with Allow), monitor (an event, the
 	// request goes on) or allow.
 	UnknownOperation string `yaml:"unknown_operation,omitempty" json:"unknown_operation,omitempty" jsonschema:"enum=deny,enum=monitor,enum=allow"`
+	// DeprecatedOperation is what happens to a call of an operation the
+	// spec marks deprecated (a zombie API still served): allow (default),
+	// monitor (an event, the request goes on) or deny (410 Gone).
+	DeprecatedOperation string `yaml:"deprecated_operation,omitempty" json:"deprecated_operation,omitempty" jsonschema:"enum=deny,enum=monitor,enum=allow"`
 	// OtherSchemeValues says what the values listed for a security scheme
 	// that is neither oauth2 nor openIdConnect (http bearer, apiKey, ...)
 	// are: scopes (default) or roles (the OpenAPI 3.1 reading).
@@ -113,6 +117,14 @@ func load(b pipeline.Build) (*Config, error) {
 	}
 	if c.UnknownOperation == "" {
 		c.UnknownOperation = unknownDeny
+	}
+	if c.DeprecatedOperation == "" {
+		c.DeprecatedOperation = unknownAllow
+	}
+	switch c.DeprecatedOperation {
+	case unknownDeny, unknownMonitor, unknownAllow:
+	default:
+		return nil, fmt.Errorf("deprecated_operation: must be deny, monitor or allow, not %q", c.DeprecatedOperation)
 	}
 	if c.OtherSchemeValues == "" {
 		c.OtherSchemeValues = "scopes"

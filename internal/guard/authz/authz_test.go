@@ -797,3 +797,55 @@ func BenchmarkReadFilter(b *testing.B) {
 		x.Release()
 	}
 }
+
+func TestDeprecatedOperation(t *testing.T) {
+	spec := []byte(`openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /v0/users/{id}:
+    get: {operationId: getUserV0, deprecated: true, security: []}
+  /v1/users/{id}:
+    get: {operationId: getUser, security: []}
+`)
+	tests := []struct {
+		setting, path string
+		want          pipeline.Action
+		wantStatus    int
+	}{
+		{"", "/v0/users/1", pipeline.Continue, 0},
+		{"allow", "/v0/users/1", pipeline.Continue, 0},
+		{"monitor", "/v0/users/1", pipeline.Observe, 0},
+		{"deny", "/v0/users/1", pipeline.Block, 410},
+		{"deny", "/v1/users/1", pipeline.Continue, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.setting+" "+tt.path, func(t *testing.T) {
+			s, err := openapi.Parse(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			section := "{}"
+			if tt.setting != "" {
+				section = "{deprecated_operation: " + tt.setting + "}"
+			}
+			var node yaml.Node
+			if err := yaml.Unmarshal([]byte(section), &node); err != nil {
+				t.Fatal(err)
+			}
+			g, err := NewFunction(pipeline.Build{API: "t", Spec: s, Services: pipeline.NewServices(pipeline.Services{}),
+				Decode: func(v any) (bool, error) { return true, node.Content[0].Decode(v) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := pipeline.NewExchange()
+			defer x.Release()
+			x.Request = httptest.NewRequest("GET", tt.path, nil)
+			x.Path = tt.path
+			x.Operation, _, _ = s.Match("GET", tt.path, nil)
+			v, err := g.(*FunctionGuard).Request(context.Background(), x)
+			if err != nil || v.Action != tt.want || v.Action == pipeline.Block && v.Status != tt.wantStatus {
+				t.Errorf("Request(%s) with deprecated_operation=%q = %v %d, %v; want %v %d", tt.path, tt.setting, v.Action, v.Status, err, tt.want, tt.wantStatus)
+			}
+		})
+	}
+}

@@ -37,9 +37,17 @@ type funcPlan struct {
 // FunctionGuard is the "authz.function" step: function-level
 // authorization (OWASP API5) and refusal of undescribed operations (API9).
 type FunctionGuard struct {
-	spec    *openapi.Spec
-	unknown string
-	plans   map[*openapi.Operation]*funcPlan
+	spec       *openapi.Spec
+	unknown    string
+	deprecated string
+	plans      map[*openapi.Operation]*funcPlan
+}
+
+// deprecatedVerdict is the answer to a call of a deprecated (zombie)
+// operation: 410 Gone when denied, an observation when monitored.
+func deprecatedVerdict(id string, a pipeline.Action) pipeline.Verdict {
+	return pipeline.Verdict{Action: a, Status: http.StatusGone, Rule: "authz.deprecated_operation", Category: "API9",
+		Title: "This operation is retired.", Detail: "deprecated operation " + id}
 }
 
 // NewFunction builds the "authz.function" step from the authz section. It
@@ -49,7 +57,7 @@ func NewFunction(b pipeline.Build) (any, error) {
 	if err != nil || c == nil {
 		return nil, err
 	}
-	g := &FunctionGuard{spec: b.Spec, unknown: c.UnknownOperation, plans: make(map[*openapi.Operation]*funcPlan, len(b.Spec.Operations))}
+	g := &FunctionGuard{spec: b.Spec, unknown: c.UnknownOperation, deprecated: c.DeprecatedOperation, plans: make(map[*openapi.Operation]*funcPlan, len(b.Spec.Operations))}
 	schemes := openapi.MapGet(openapi.MapGet(b.Spec.Root, "components"), "securitySchemes")
 	rootSec := openapi.MapGet(b.Spec.Root, "security")
 	for _, op := range b.Spec.Operations {
@@ -158,12 +166,19 @@ func (g *FunctionGuard) Request(_ context.Context, x *pipeline.Exchange) (pipeli
 	if x.Operation == nil {
 		return g.undescribed(x), nil
 	}
+	if x.Operation.Deprecated && g.deprecated == unknownDeny {
+		return deprecatedVerdict(x.Operation.ID, pipeline.Block), nil
+	}
 	p := g.plans[x.Operation]
 	if p == nil { // an operation of another spec generation: fail closed
 		return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusForbidden, Rule: "authz.unknown_operation", Category: "API9",
 			Title: "This operation is not available.", Detail: "operation not in the compiled policy"}, nil
 	}
-	return p.check(x.Principal), nil
+	v := p.check(x.Principal)
+	if v.Action == pipeline.Continue && x.Operation.Deprecated && g.deprecated == unknownMonitor {
+		return deprecatedVerdict(x.Operation.ID, pipeline.Observe), nil
+	}
+	return v, nil
 }
 
 // check applies a plan to a principal.

@@ -1,0 +1,367 @@
+package demobank_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apiguard/apiguard/examples/demobank"
+	"github.com/apiguard/apiguard/internal/config"
+	"github.com/apiguard/apiguard/internal/gateway"
+	_ "github.com/apiguard/apiguard/internal/guard" // every guard, as in the binary
+	"github.com/apiguard/apiguard/internal/pipeline"
+)
+
+// The protection profile (examples/demobank/apiguard.yaml) against the
+// ground truth (docs/demobank.md): every planted vulnerability that the
+// gateway can close is closed when demobank is reached through apiguard.
+
+// profile is demobank (vulnerable) behind a gateway running the example
+// config exactly as shipped.
+type profile struct {
+	gw, bank string
+	client   *http.Client
+	tokens   map[string]string
+}
+
+func startProfile(t *testing.T) *profile {
+	t.Helper()
+	bank, err := demobank.New(demobank.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bank.Close() })
+	bankURL := listen(t, bank)
+	data, err := os.ReadFile("apiguard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	cfg, err := config.Parse(data, func(k string) (string, bool) {
+		switch k {
+		case "DEMOBANK_URL":
+			return bankURL, true
+		case "APIGUARD_DATA_DIR":
+			return dataDir, true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatalf("examples/demobank/apiguard.yaml: %v", err)
+	}
+	dir, _ := os.Getwd()
+	services := pipeline.NewServices(pipeline.Services{})
+	t.Cleanup(func() { _ = services.Close() })
+	g, err := gateway.New(&config.Loaded{Config: cfg, Dir: dir}, gateway.Options{Services: services})
+	if err != nil {
+		t.Fatalf("gateway.New(examples/demobank/apiguard.yaml): %v", err)
+	}
+	srv := g.NewServer()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.Serve(srv, ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		g.Close()
+	})
+	p := &profile{gw: "http://" + ln.Addr().String(), bank: bankURL, client: &http.Client{Timeout: 20 * time.Second}, tokens: map[string]string{}}
+	for _, user := range []string{"alice", "bob", "admin"} {
+		resp, body := p.do(t, "POST", p.gw+"/api/v1/auth/login", "", fmt.Sprintf(`{"username":%q,"password":%q}`, user, user+"-pass"))
+		if resp.StatusCode != 200 {
+			t.Fatalf("login %s through the profile = %d %s", user, resp.StatusCode, body)
+		}
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
+		_ = json.Unmarshal(body, &out)
+		p.tokens[user] = out.AccessToken
+	}
+	return p
+}
+
+func listen(t *testing.T, h http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+func (p *profile) do(t *testing.T, method, url, token, body string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// get is a GET through the gateway as user ("" for anonymous).
+func (p *profile) get(t *testing.T, user, path string, headers ...string) (*http.Response, []byte) {
+	return p.do(t, "GET", p.gw+path, p.tokens[user], "", headers...)
+}
+
+func (p *profile) send(t *testing.T, user, method, path, body string) (*http.Response, []byte) {
+	return p.do(t, method, p.gw+path, p.tokens[user], body)
+}
+
+func refused(resp *http.Response) bool { return resp.StatusCode >= 400 && resp.StatusCode < 500 }
+
+func unsignedAdminToken() string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc([]byte(`{"sub":"3","roles":["admin"]}`)) + "."
+}
+
+// closedCase proves one planted vulnerability closed: check returns ""
+// when it is, or what got through.
+type closedCase struct {
+	id, what string
+	check    func(t *testing.T, p *profile) string
+}
+
+func TestProfileClosesTheGroundTruth(t *testing.T) {
+	p := startProfile(t)
+	var open []string
+	for _, c := range groundTruthCases() {
+		t.Run(c.id, func(t *testing.T) {
+			if got := c.check(t, p); got != "" {
+				open = append(open, c.id)
+				t.Errorf("%s (%s) is not closed through apiguard: %s", c.id, c.what, got)
+			}
+		})
+	}
+	t.Logf("ground truth closed through apiguard: %d of %d tested rows (open: %v)", len(groundTruthCases())-len(open), len(groundTruthCases()), open)
+}
+
+// The same checks against demobank directly must find every vulnerability
+// open: a check that passes there could not tell closed from open.
+func TestGroundTruthOpenWithoutApiguard(t *testing.T) {
+	p := startProfile(t)
+	direct := *p
+	direct.gw = p.bank
+	for _, c := range groundTruthCases() {
+		t.Run(c.id, func(t *testing.T) {
+			if got := c.check(t, &direct); got == "" {
+				t.Errorf("%s (%s): the check finds it closed on demobank itself, so it proves nothing", c.id, c.what)
+			}
+		})
+	}
+}
+
+func groundTruthCases() []closedCase {
+	transfer := func(from, amount string) string {
+		return `{"from_account_id":` + from + `,"to_account_id":102,"amount":` + amount + `,"currency":"EUR"}`
+	}
+	cases := []closedCase{
+		{"DB-01", "alice reads bob's user record", func(t *testing.T, p *profile) string {
+			if resp, body := p.get(t, "alice", "/api/v1/users/2"); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-02", "alice reads bob's account", func(t *testing.T, p *profile) string {
+			if resp, body := p.get(t, "alice", "/api/v1/accounts/102"); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-04", "password hash and SSN in alice's own record", func(t *testing.T, p *profile) string {
+			resp, body := p.get(t, "alice", "/api/v1/users/1")
+			if resp.StatusCode != 200 {
+				return fmt.Sprintf("her own record = %d %s, want 200", resp.StatusCode, body)
+			}
+			if bytes.Contains(body, []byte("078-05-1120")) || bytes.Contains(body, []byte("$pbkdf2")) {
+				return string(body)
+			}
+			return ""
+		}},
+		{"DB-05", "alice makes herself admin", func(t *testing.T, p *profile) string {
+			if resp, body := p.send(t, "alice", "PATCH", "/api/v1/users/1", `{"role":"admin","balance":1000000}`); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-06", "alice changes bob's e-mail", func(t *testing.T, p *profile) string {
+			if resp, body := p.send(t, "alice", "PATCH", "/api/v1/users/2", `{"email":"attacker@evil.example"}`); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-07", "an expired token", func(t *testing.T, p *profile) string {
+			// DB-25 is closed by the gateway, so the expired token is minted at demobank directly.
+			resp, body := p.do(t, "POST", p.bank+"/api/v1/auth/login", "", `{"username":"alice","password":"alice-pass","expires_in":-3600}`)
+			var out struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 200 {
+				return fmt.Sprintf("minting an expired token at demobank failed: %d %s", resp.StatusCode, body)
+			}
+			if resp, body := p.do(t, "GET", p.gw+"/api/v1/accounts", out.AccessToken, ""); resp.StatusCode != 401 {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-08", "an alg:none token claiming admin", func(t *testing.T, p *profile) string {
+			if resp, body := p.do(t, "GET", p.gw+"/api/v1/admin/users", unsignedAdminToken(), ""); resp.StatusCode != 401 {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-09", "the token in the query string", func(t *testing.T, p *profile) string {
+			if resp, body := p.get(t, "", "/api/v1/accounts?access_token="+p.tokens["alice"]); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-11", "a page of a million transactions", func(t *testing.T, p *profile) string {
+			resp, body := p.get(t, "alice", "/api/v1/transactions?limit=1000000")
+			if refused(resp) {
+				return ""
+			}
+			var page struct {
+				Items []json.RawMessage `json:"items"`
+			}
+			_ = json.Unmarshal(body, &page)
+			if resp.StatusCode != 200 || len(page.Items) > 100 || bytes.Count(body, []byte(`"id"`)) > 100 {
+				return fmt.Sprintf("%d with %d bytes", resp.StatusCode, len(body))
+			}
+			return ""
+		}},
+		{"DB-12", "a negative transfer", func(t *testing.T, p *profile) string {
+			if resp, body := p.send(t, "bob", "POST", "/api/v1/transfers", strings.Replace(transfer("102", "-500"), `"to_account_id":102`, `"to_account_id":101`, 1)); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-14", "alice lists every user", func(t *testing.T, p *profile) string {
+			if resp, body := p.get(t, "alice", "/api/v1/admin/users"); resp.StatusCode != 403 {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			if resp, body := p.get(t, "admin", "/api/v1/admin/users"); resp.StatusCode != 200 || bytes.Contains(body, []byte("$pbkdf2")) {
+				return fmt.Sprintf("admin: %d %s, want 200 without hashes", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-15", "avatar import of internal URLs", func(t *testing.T, p *profile) string {
+			for _, u := range []string{p.bank + "/internal/debug", "http://169.254.169.254/latest/meta-data/", "http://127.1/", "http://[::ffff:127.0.0.1]/", "http://2130706433/"} {
+				if resp, body := p.send(t, "alice", "POST", "/api/v1/users/1/avatar/import", `{"url":"`+u+`"}`); !refused(resp) {
+					return fmt.Sprintf("%s: %d %s", u, resp.StatusCode, body)
+				}
+			}
+			return ""
+		}},
+		{"DB-16", "a webhook to an internal URL", func(t *testing.T, p *profile) string {
+			if resp, body := p.send(t, "alice", "POST", "/api/v1/webhooks", `{"url":"`+p.bank+`/api/v1/auth/login","events":["transfer.created"]}`); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-19", "a 500 with the SQL and a stack trace", func(t *testing.T, p *profile) string {
+			resp, body := p.get(t, "alice", "/api/v1/search?q=%27")
+			if bytes.Contains(body, []byte("goroutine")) || bytes.Contains(body, []byte("SELECT")) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		{"DB-20", "the retired v0 API", func(t *testing.T, p *profile) string {
+			for _, user := range []string{"", "alice"} {
+				if resp, body := p.get(t, user, "/api/v0/users/2"); !refused(resp) {
+					return fmt.Sprintf("as %q: %d %s", user, resp.StatusCode, body)
+				}
+			}
+			return ""
+		}},
+		{"DB-21", "the undocumented debug endpoint", func(t *testing.T, p *profile) string {
+			for _, user := range []string{"", "alice", "admin"} {
+				if resp, body := p.get(t, user, "/internal/debug"); !refused(resp) || bytes.Contains(body, []byte("dsn")) {
+					return fmt.Sprintf("as %q: %d %s", user, resp.StatusCode, body)
+				}
+			}
+			return ""
+		}},
+		{"DB-22", "CORS reflecting any origin", func(t *testing.T, p *profile) string {
+			resp, _ := p.get(t, "alice", "/api/v1/accounts", "Origin", "https://evil.example")
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+				return "Access-Control-Allow-Origin: " + got
+			}
+			return ""
+		}},
+		{"DB-23", "version banners, missing hardening headers", func(t *testing.T, p *profile) string {
+			resp, _ := p.get(t, "alice", "/api/v1/accounts")
+			if resp.Header.Get("Server") != "" || resp.Header.Get("X-Powered-By") != "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Cache-Control") == "" {
+				return fmt.Sprintf("%v", resp.Header)
+			}
+			return ""
+		}},
+		{"DB-25", "a login choosing its own token lifetime", func(t *testing.T, p *profile) string {
+			if resp, body := p.send(t, "", "POST", "/api/v1/auth/login", `{"username":"bob","password":"bob-pass","expires_in":-3600}`); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
+		// The quota cases last: they spend budgets the others share.
+		{"DB-13", "a sixth transfer within the hour", func(t *testing.T, p *profile) string {
+			var codes []int
+			for i := 0; i < 6; i++ {
+				resp, _ := p.send(t, "alice", "POST", "/api/v1/transfers", strings.Replace(transfer("101", "1"), `"to_account_id":102`, `"to_account_id":102`, 1))
+				codes = append(codes, resp.StatusCode)
+			}
+			if codes[5] != 429 {
+				return fmt.Sprintf("statuses %v, want the sixth 429", codes)
+			}
+			return ""
+		}},
+		{"DB-24", "three hundred requests in a burst", func(t *testing.T, p *profile) string {
+			for i := 0; i < 300; i++ {
+				if resp, _ := p.get(t, "bob", "/api/v1/accounts"); resp.StatusCode == 429 {
+					return ""
+				}
+			}
+			return "no 429 in 300 requests"
+		}},
+		{"DB-10", "password brute force", func(t *testing.T, p *profile) string {
+			for i := 0; i < 20; i++ {
+				if resp, _ := p.send(t, "", "POST", "/api/v1/auth/login", fmt.Sprintf(`{"username":"alice","password":"guess-%d"}`, i)); resp.StatusCode == 429 {
+					return ""
+				}
+			}
+			return "no 429 in 20 failed logins"
+		}},
+	}
+	return cases
+}
