@@ -291,6 +291,15 @@ func groundTruthCases() []closedCase {
 			}
 			return ""
 		}},
+		{"DB-18", "SQL injection in the search", func(t *testing.T, p *profile) string {
+			for _, q := range []string{"%27%20OR%201%3D1--", "%27%20UNION%20SELECT%20id%2C0%2C0%2Cusername%2Cpassword_hash%2Crole%20FROM%20users--"} {
+				resp, body := p.get(t, "alice", "/api/v1/search?q="+q)
+				if !refused(resp) || bytes.Contains(body, []byte("$pbkdf2")) || bytes.Contains(body, []byte("PIN")) {
+					return fmt.Sprintf("q=%s: %d %s", q, resp.StatusCode, body)
+				}
+			}
+			return ""
+		}},
 		{"DB-19", "a 500 with the SQL and a stack trace", func(t *testing.T, p *profile) string {
 			resp, body := p.get(t, "alice", "/api/v1/search?q=%27")
 			if bytes.Contains(body, []byte("goroutine")) || bytes.Contains(body, []byte("SELECT")) {

@@ -16,4 +16,5 @@ import (
 	_ "github.com/apiguard/apiguard/internal/guard/ratelimit"
 	_ "github.com/apiguard/apiguard/internal/guard/schema"
 	_ "github.com/apiguard/apiguard/internal/guard/ssrf"
+	_ "github.com/apiguard/apiguard/internal/guard/waf"
 )
