@@ -87,6 +87,11 @@ type Exchange struct {
 	BodyLimit int64
 	// Decisions are the verdicts recorded so far, in order.
 	Decisions []Decision
+	// Mode is the effective mode of the guard now running: Monitor when
+	// the guard or its API is in monitor mode. A guard that rewrites the
+	// request or the answer (masking, filtering, scrubbing) must only
+	// report in monitor mode; the runner sets it before each guard.
+	Mode Mode
 
 	body     []byte
 	bodyRead bool

@@ -172,6 +172,7 @@ func (p *Pipeline) HasResponseSteps() bool { return len(p.response) > 0 }
 func (p *Pipeline) Request(ctx context.Context, x *Exchange, apiMode Mode) *Decision {
 	for i := range p.request {
 		s := &p.request[i]
+		x.Mode = effectiveMode(s.Mode, apiMode)
 		v, err := safeRequest(ctx, s.Request, x)
 		if d := record(x, s, apiMode, v, err); d != nil {
 			return d
@@ -185,6 +186,7 @@ func (p *Pipeline) Request(ctx context.Context, x *Exchange, apiMode Mode) *Deci
 func (p *Pipeline) Response(ctx context.Context, x *Exchange, resp *http.Response, apiMode Mode) *Decision {
 	for i := range p.response {
 		s := &p.response[i]
+		x.Mode = effectiveMode(s.Mode, apiMode)
 		v, err := safeResponse(ctx, s.Response, x, resp)
 		if d := record(x, s, apiMode, v, err); d != nil {
 			return d
@@ -204,11 +206,16 @@ func (p *Pipeline) Close() error {
 
 // record applies mode and failure mode to one guard result. It returns the
 // decision when it blocks the exchange.
-func record(x *Exchange, s *Step, apiMode Mode, v Verdict, err error) *Decision {
-	mode := s.Mode
-	if apiMode == Monitor {
-		mode = Monitor
+// effectiveMode is Monitor when the step or its API is in monitor mode.
+func effectiveMode(step, api Mode) Mode {
+	if api == Monitor || step == Monitor {
+		return Monitor
 	}
+	return Enforce
+}
+
+func record(x *Exchange, s *Step, apiMode Mode, v Verdict, err error) *Decision {
+	mode := effectiveMode(s.Mode, apiMode)
 	if err != nil {
 		v = Verdict{Action: Block, Status: http.StatusServiceUnavailable, Rule: s.Name + ".failure", Title: "A security check is temporarily unavailable."}
 		if s.Fail == FailOpen {

@@ -202,7 +202,7 @@ func (g *PropertyGuard) Response(ctx context.Context, x *pipeline.Exchange, resp
 	}
 	v := pipeline.Verdict{Action: pipeline.Observe, Rule: "authz.property_removed", Category: "API3",
 		Detail: fmt.Sprintf("removed %d properties: %s", f.count, strings.Join(f.pointers, ", "))}
-	if g.monitor {
+	if g.monitor || x.Mode == pipeline.Monitor {
 		v.Detail = fmt.Sprintf("would remove %d properties: %s", f.count, strings.Join(f.pointers, ", "))
 		return v, nil
 	}

@@ -336,7 +336,7 @@ func (g *guard) Response(_ context.Context, x *pipeline.Exchange, resp *http.Res
 	case res.worst == actBlock:
 		v.Action, v.Status = pipeline.Block, http.StatusBadGateway
 		v.Title = "The answer was withheld because it contained sensitive data."
-	case res.worst == actMask && !g.monitor && res.out != nil:
+	case res.worst == actMask && !g.monitor && x.Mode != pipeline.Monitor && res.out != nil:
 		if gz {
 			resp.Header.Del("Content-Encoding")
 		}

@@ -180,7 +180,7 @@ func (g *guard) Response(_ context.Context, x *pipeline.Exchange, resp *http.Res
 	}
 	detail += ": " + events.RedactText(string(text[:min(len(text), 2*g.maxDetail)]), g.maxDetail)
 	v := pipeline.Verdict{Action: pipeline.Observe, Status: resp.StatusCode, Rule: rule, Category: "API8", Detail: detail}
-	if g.monitor {
+	if g.monitor || x.Mode == pipeline.Monitor {
 		return v, nil
 	}
 	status := resp.StatusCode
