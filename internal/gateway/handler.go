@@ -292,10 +292,22 @@ func (g *Gateway) block(w *statusWriter, rq *request, d *pipeline.Decision) {
 		rq.x.Decisions = append(rq.x.Decisions, *d)
 		d = &rq.x.Decisions[len(rq.x.Decisions)-1]
 	}
-	rq.blocked = d
+	for k, v := range rq.x.AnswerHeader {
+		w.Header()[k] = v
+	}
 	for k, v := range d.Verdict.Header {
 		w.Header()[k] = v
 	}
+	if d.Verdict.Action == pipeline.Answer {
+		// Not a refusal: the guard answered (an allowed CORS preflight).
+		status := d.Verdict.Status
+		if status == 0 {
+			status = http.StatusNoContent
+		}
+		w.WriteHeader(status)
+		return
+	}
+	rq.blocked = d
 	pipeline.WriteProblem(w, pipeline.ProblemFor(d, rq.x.ID))
 }
 
@@ -331,6 +343,9 @@ func (g *Gateway) finish(rq *request, w *statusWriter) {
 	}
 	for i := range x.Decisions {
 		d := &x.Decisions[i]
+		if d.Verdict.Action == pipeline.Answer {
+			continue // an answer, not a security event
+		}
 		kind := events.KindGuard
 		switch {
 		case d.Guard == "normalize":
@@ -364,7 +379,7 @@ func (g *Gateway) finish(rq *request, w *statusWriter) {
 	if d := rq.blocked; d != nil {
 		a.Verdict, a.Guard, a.Rule = events.VerdictBlock, d.Guard, d.Verdict.Rule
 	} else if len(x.Decisions) > 0 {
-		d := &x.Decisions[0]
+		d := &x.Decisions[len(x.Decisions)-1]
 		a.Verdict, a.Guard, a.Rule = d.Verdict.Action.String(), d.Guard, d.Verdict.Rule
 	}
 	g.opts.Recorder.Access(a)

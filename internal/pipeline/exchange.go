@@ -87,6 +87,10 @@ type Exchange struct {
 	BodyLimit int64
 	// Decisions are the verdicts recorded so far, in order.
 	Decisions []Decision
+	// AnswerHeader holds headers a guard wants on whatever answer the
+	// client gets, refusals included (for example the CORS headers of an
+	// allowed origin, so a browser can read a 401).
+	AnswerHeader http.Header
 	// Mode is the effective mode of the guard now running: Monitor when
 	// the guard or its API is in monitor mode. A guard that rewrites the
 	// request or the answer (masking, filtering, scrubbing) must only

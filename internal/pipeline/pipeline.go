@@ -225,6 +225,10 @@ func record(x *Exchange, s *Step, apiMode Mode, v Verdict, err error) *Decision 
 	if v.Action == Continue {
 		return nil
 	}
+	if v.Action == Answer {
+		x.Decisions = append(x.Decisions, Decision{Guard: s.Name, Verdict: v, Mode: mode})
+		return &x.Decisions[len(x.Decisions)-1]
+	}
 	if v.Action == Block && mode == Monitor {
 		v.Action = Observe
 	}

@@ -45,6 +45,9 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(body)
 }

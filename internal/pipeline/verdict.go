@@ -19,6 +19,10 @@ const (
 	Block
 	// Observe records a finding without stopping the exchange.
 	Observe
+	// Answer stops the exchange with an answer that is not a refusal (an
+	// allowed CORS preflight): Status and Header, no body, no event. Monitor
+	// mode does not change it.
+	Answer
 )
 
 // String returns the lower-case name of the action as used in events.
@@ -30,6 +34,8 @@ func (a Action) String() string {
 		return "block"
 	case Observe:
 		return "observe"
+	case Answer:
+		return "answer"
 	}
 	return fmt.Sprintf("action(%d)", uint8(a))
 }

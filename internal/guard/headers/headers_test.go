@@ -93,8 +93,17 @@ func TestDemobankPreflight(t *testing.T) {
 			if resp.Header.Get("Server") != "" {
 				t.Error("the preflight reached demobank")
 			}
-			if len(env.EventsWithRule(tt.rule)) != before+1 {
-				t.Errorf("no %s event", tt.rule)
+			// A refused preflight is a security event; an allowed one is
+			// an answer, recorded only in the access log.
+			want := before + 1
+			if tt.status == 204 {
+				want = before
+				if a := env.Accesses(); len(a) == 0 || a[len(a)-1].Verdict != "answer" || a[len(a)-1].Rule != tt.rule {
+					t.Errorf("access record of the allowed preflight = %+v, want verdict answer, rule %s", a[len(a)-1], tt.rule)
+				}
+			}
+			if got := len(env.EventsWithRule(tt.rule)); got != want {
+				t.Errorf("%s events = %d, want %d", tt.rule, got-before, want-before)
 			}
 		})
 	}
@@ -263,4 +272,31 @@ func FuzzAllowOrigin(f *testing.F) {
 			t.Fatalf("allow(%q) accepted a path or userinfo", origin)
 		}
 	})
+}
+
+// A refusal by apiguard carries the CORS headers of an allowed origin, so
+// the page can read it, and none for another origin.
+func TestRefusalsCarryCORSForAllowedOrigins(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Guards: `
+headers:
+  cors:
+    origins: ["https://app.demobank.example"]
+    credentials: true
+`})
+	tok := env.Login(t, "alice")
+	for _, tt := range []struct{ origin, wantACAO string }{
+		{"https://app.demobank.example", "https://app.demobank.example"},
+		{"https://evil.example", ""},
+	} {
+		resp, body := env.Do(t, "DELETE", "/api/v1/users/1", tok, nil, "Origin", tt.origin)
+		if resp.StatusCode != 405 {
+			t.Fatalf("DELETE = %d %s, want 405", resp.StatusCode, body)
+		}
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tt.wantACAO {
+			t.Errorf("405 for origin %s: Access-Control-Allow-Origin = %q, want %q", tt.origin, got, tt.wantACAO)
+		}
+		if resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("refusal lacks security headers: %v", resp.Header)
+		}
+	}
 }

@@ -67,9 +67,17 @@ func (g *requestGuard) Request(_ context.Context, x *pipeline.Exchange) (pipelin
 				Detail: "preflight refused: " + reason + " not allowed"}, nil
 		}
 		// An allowed preflight is answered here and never reaches the
-		// upstream; the pipeline records it like a block (status 204).
-		return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusNoContent, Rule: RulePreflight,
-			Title: "Preflight allowed.", Header: h}, nil
+		// upstream.
+		return pipeline.Verdict{Action: pipeline.Answer, Status: http.StatusNoContent, Rule: RulePreflight, Header: h}, nil
+	}
+	if g.p.cors != nil {
+		// Refusals further down the pipeline carry the CORS headers of an
+		// allowed origin too, so the browser lets the page read them.
+		h := http.Header{}
+		g.p.cors.actual(h, r)
+		if len(h) > 0 {
+			x.AnswerHeader = h
+		}
 	}
 	if g.p.methodNotAllowed && x.MethodMismatch && g.spec != nil {
 		allowed := g.spec.AllowedMethods(x.SpecPath())
