@@ -200,6 +200,12 @@ func groundTruthCases() []closedCase {
 			}
 			return ""
 		}},
+		{"DB-03", "alice pays from bob's account", func(t *testing.T, p *profile) string {
+			if resp, body := p.send(t, "alice", "POST", "/api/v1/transfers", strings.Replace(transfer("102", "100"), `"to_account_id":102`, `"to_account_id":101`, 1)); !refused(resp) {
+				return fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+			return ""
+		}},
 		{"DB-04", "password hash and SSN in alice's own record", func(t *testing.T, p *profile) string {
 			resp, body := p.get(t, "alice", "/api/v1/users/1")
 			if resp.StatusCode != 200 {
@@ -349,6 +355,11 @@ func groundTruthCases() []closedCase {
 			for i := 0; i < 6; i++ {
 				resp, _ := p.send(t, "alice", "POST", "/api/v1/transfers", strings.Replace(transfer("101", "1"), `"to_account_id":102`, `"to_account_id":102`, 1))
 				codes = append(codes, resp.StatusCode)
+			}
+			for _, c := range codes[:5] {
+				if c != 201 && c != 200 {
+					return fmt.Sprintf("statuses %v: alice's own transfers must go through", codes)
+				}
 			}
 			if codes[5] != 429 {
 				return fmt.Sprintf("statuses %v, want the sixth 429", codes)

@@ -96,6 +96,9 @@ func New(cfg *config.Loaded, opts Options) (*Gateway, error) {
 		ids:      newRequestIDs(),
 		errorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
+	if opts.Services.Subrequest == nil {
+		opts.Services.Subrequest = g.Subrequest
+	}
 	st, warnings, err := g.buildState(cfg)
 	if err != nil {
 		return nil, err

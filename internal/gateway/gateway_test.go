@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -404,5 +406,28 @@ func TestUnknownGuardFieldNamesThePath(t *testing.T) {
 	cfg, _ = parseForTest(doc, map[string]string{"UP0": up.URL})
 	if _, err = New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "apis[0].guards.testguard.mode") {
 		t.Errorf("New() error = %v, want the bad mode named with its path", err)
+	}
+}
+
+func TestSubrequest(t *testing.T) {
+	up := echoUpstream(t, "a")
+	tg := startGateway(t, "admin: {listen: \"off\"}\napis:\n  - name: a\n    upstream: {urls: [\"${UP0}\"]}\n    guards: {testguard: {block_path: /secret}}\n", map[string]string{"UP0": up.URL})
+	parent := httptest.NewRequest("POST", "/transfers", strings.NewReader(`{"x":1}`))
+	parent.Header.Set("Authorization", "Bearer abc")
+	parent.Header.Set("Content-Type", "application/json")
+	parent.RemoteAddr = "127.0.0.1:1234"
+	if status, err := tg.g.Subrequest(parent, "/open"); err != nil || status != 200 {
+		t.Errorf("Subrequest(/open) = %d, %v; want 200", status, err)
+	}
+	if status, err := tg.g.Subrequest(parent, "/secret"); err != nil || status != 403 {
+		t.Errorf("Subrequest(/secret) = %d, %v; want 403 from the guard", status, err)
+	}
+	a := tg.rec.lastAccess(t)
+	if a.Method != "GET" || a.Path != "/secret" || a.ClientIP != "127.0.0.1" {
+		t.Errorf("subrequest access record = %+v, want a GET of /secret from the parent's client", a)
+	}
+	nested := parent.WithContext(context.WithValue(parent.Context(), subrequestKey{}, true))
+	if _, err := tg.g.Subrequest(nested, "/open"); err == nil {
+		t.Error("a subrequest made a subrequest")
 	}
 }

@@ -32,6 +32,11 @@ type Services struct {
 	// Admin adds a token-protected route to the admin API (pattern as for
 	// http.ServeMux). It is nil when the admin listener is off.
 	Admin func(pattern string, h http.Handler)
+	// Subrequest sends a GET for path through the gateway in-process, as
+	// the client of parent (same credentials, same client address), and
+	// returns the status the client would get: every guard applies. The
+	// gateway sets it; nil until then. A subrequest cannot make another.
+	Subrequest func(parent *http.Request, path string) (int, error)
 
 	shared *sharedValues
 }

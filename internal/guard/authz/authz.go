@@ -88,6 +88,14 @@ type Rule struct {
 	// Response is checked on a 2xx answer, over the same variables and
 	// response.status and response.body; false replaces the answer with 403.
 	Response string `yaml:"response,omitempty" json:"response,omitempty"`
+	// RequireAccess lists objects the request refers to that the caller
+	// must itself be allowed to read: paths with placeholders such as
+	// "/api/v1/accounts/{body.from_account_id}" ({body.a.b}, {path.p},
+	// {query.q}, {principal.sub}). Each is fetched with GET through the
+	// gateway, in-process, as the caller; anything but a 2xx answer
+	// refuses the request with 403 (fail closed). It closes BOLA on objects
+	// named in a body, whose owner only the upstream knows.
+	RequireAccess []string `yaml:"require_access,omitempty" json:"require_access,omitempty"`
 }
 
 // Defaults.
@@ -206,6 +214,20 @@ func opRules(c *Config, op *openapi.Operation) (r Rule, where string, err error)
 		return Rule{}, where, fmt.Errorf("%s: must be an object with request and/or response", where)
 	}
 	for k, val := range m {
+		if k == "require_access" {
+			list, ok := val.([]any)
+			if !ok {
+				return Rule{}, where, fmt.Errorf("%s.require_access: must be a list of paths", where)
+			}
+			for i, item := range list {
+				p, ok := item.(string)
+				if !ok {
+					return Rule{}, where, fmt.Errorf("%s.require_access[%d]: must be a string", where, i)
+				}
+				r.RequireAccess = append(r.RequireAccess, p)
+			}
+			continue
+		}
 		s, ok := val.(string)
 		if !ok {
 			return Rule{}, where, fmt.Errorf("%s.%s: must be a string", where, k)
@@ -216,7 +238,7 @@ func opRules(c *Config, op *openapi.Operation) (r Rule, where string, err error)
 		case "response":
 			r.Response = s
 		default:
-			return Rule{}, where, fmt.Errorf("%s: unknown field %q (want request, response)", where, k)
+			return Rule{}, where, fmt.Errorf("%s: unknown field %q (want request, response, require_access)", where, k)
 		}
 	}
 	return r, where, nil

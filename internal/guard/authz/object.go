@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -23,6 +24,8 @@ type objectPlan struct {
 	// readsAnswer is true when the property step reads this operation's
 	// answers: the request then asks the upstream for an unencoded one.
 	readsAnswer bool
+	// access are the objects the caller must be able to read.
+	access []*accessTemplate
 }
 
 // ObjectGuard is the "authz.object" step: object-level rules (OWASP API1)
@@ -30,6 +33,7 @@ type objectPlan struct {
 // mass assignment).
 type ObjectGuard struct {
 	ops map[*openapi.Operation]*objectPlan
+	svc *pipeline.Services
 }
 
 // NewObject builds the "authz.object" step from the authz section. It
@@ -48,7 +52,7 @@ func NewObject(b pipeline.Build) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &ObjectGuard{ops: map[*openapi.Operation]*objectPlan{}}
+	g := &ObjectGuard{ops: map[*openapi.Operation]*objectPlan{}, svc: b.Services}
 	for _, op := range b.Spec.Operations {
 		p := &objectPlan{}
 		r, where, err := opRules(c, op)
@@ -74,8 +78,15 @@ func NewObject(b pipeline.Build) (any, error) {
 			}
 			p.otherMedia = others
 		}
+		for i, raw := range r.RequireAccess {
+			t, err := parseAccessTemplate(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%s.require_access[%d]: %w", where, i, err)
+			}
+			p.access = append(p.access, t)
+		}
 		p.readsAnswer = reads[op] != nil
-		if p.rule != nil || p.write != nil || p.readsAnswer {
+		if p.rule != nil || p.write != nil || p.readsAnswer || p.access != nil {
 			g.ops[op] = p
 		}
 	}
@@ -114,7 +125,12 @@ func (g *ObjectGuard) Request(ctx context.Context, x *pipeline.Exchange) (pipeli
 		}
 	}
 	if p.write != nil {
-		return p.checkBody(x, pr), nil
+		if v := p.checkBody(x, pr); v.Action != pipeline.Continue {
+			return v, nil
+		}
+	}
+	if p.access != nil {
+		return checkAccess(x, p.access, g.svc)
 	}
 	return pipeline.Verdict{}, nil
 }
