@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apiguard/apiguard/internal/config"
+	"github.com/apiguard/apiguard/internal/egress"
 	"github.com/apiguard/apiguard/internal/gateway"
 )
 
@@ -22,6 +23,13 @@ func newConfigCmd() *cobra.Command {
 			cfg, err := config.Load(args[0])
 			if err == nil {
 				err = gateway.Check(cfg, gateway.Options{})
+			}
+			if err == nil && cfg.Egress.Listen != "" {
+				// The egress destinations load their CA and spec files.
+				var p *egress.Proxy
+				if p, err = egress.New(cfg, nil); err == nil {
+					_ = p.Shutdown(cmd.Context())
+				}
 			}
 			if err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s is invalid:\n", args[0])
