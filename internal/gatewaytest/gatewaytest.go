@@ -37,7 +37,8 @@ import (
 // Options configure the environment.
 type Options struct {
 	// Guards is the YAML of the demobank API's guards section (the keys
-	// under guards:), written at any indentation.
+	// under guards:), written at any indentation. ${DEMOBANK_URL} in it is
+	// demobank's base URL (its tokens' issuer).
 	Guards string
 	// Fixed runs demobank with its vulnerabilities switched off.
 	Fixed bool
@@ -87,6 +88,17 @@ func (r *Recorder) Event(e events.Event) {
 	r.events = append(r.events, e)
 }
 
+// AuthnSection is an authn section trusting demobank's own tokens, for
+// guards whose tests need an authenticated principal.
+const AuthnSection = `
+authn:
+  jwt:
+    issuer: ${DEMOBANK_URL}
+    jwks_url: ${DEMOBANK_URL}/.well-known/jwks.json
+    audience: [demobank]
+    algorithms: [ES256]
+`
+
 // Config returns the gateway config YAML for a demobank URL and options.
 func Config(bankURL string, o Options) string {
 	var b strings.Builder
@@ -100,7 +112,8 @@ func Config(bankURL string, o Options) string {
 	b.WriteString("apis:\n  - name: demobank\n    upstream: {urls: [\"" + bankURL + "\"]}\n    spec: openapi.yaml\n")
 	if strings.TrimSpace(o.Guards) != "" {
 		b.WriteString("    guards:\n")
-		for _, line := range strings.Split(dedent(o.Guards), "\n") {
+		guards := strings.ReplaceAll(dedent(o.Guards), "${DEMOBANK_URL}", bankURL)
+		for _, line := range strings.Split(guards, "\n") {
 			if strings.TrimSpace(line) == "" {
 				continue
 			}

@@ -2,8 +2,6 @@ package flows
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,40 +9,10 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard/internal/gatewaytest"
+	_ "github.com/apiguard/apiguard/internal/guard/authn" // the real authentication guard sets the principal
 	"github.com/apiguard/apiguard/internal/pipeline"
 	"github.com/apiguard/apiguard/internal/testsvc"
 )
-
-// testPrincipal stands in for the authentication guard (another package)
-// in this package's tests only: it takes the subject of the demobank
-// bearer token WITHOUT verifying it. Never do this outside tests.
-type testPrincipal struct{}
-
-func (testPrincipal) Request(_ context.Context, x *pipeline.Exchange) (pipeline.Verdict, error) {
-	tok, ok := strings.CutPrefix(x.Request.Header.Get("Authorization"), "Bearer ")
-	parts := strings.Split(tok, ".")
-	if !ok || len(parts) != 3 {
-		return pipeline.Verdict{}, nil
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	var claims map[string]any
-	if err != nil || json.Unmarshal(payload, &claims) != nil {
-		return pipeline.Verdict{}, nil
-	}
-	sub, _ := claims["sub"].(string)
-	x.Principal = &pipeline.Principal{Subject: sub, Claims: claims, Method: "jwt"}
-	return pipeline.Verdict{}, nil
-}
-
-func init() {
-	pipeline.Register(pipeline.Registration{Name: "authn", Section: "test_principal", New: func(b pipeline.Build) (any, error) {
-		var cfg struct{}
-		if ok, err := b.Decode(&cfg); !ok || err != nil {
-			return nil, err
-		}
-		return testPrincipal{}, nil
-	}})
-}
 
 type clock struct {
 	mu sync.Mutex
@@ -73,7 +41,7 @@ func TestDemobankSixthTransfer(t *testing.T) {
 	for _, backend := range []string{"memory", "redis"} {
 		t.Run(backend, func(t *testing.T) {
 			clk := &clock{t: time.Now()}
-			o := gatewaytest.Options{Guards: exampleSection + "test_principal: {}\n", Now: clk.Now}
+			o := gatewaytest.Options{Guards: exampleSection + gatewaytest.AuthnSection, Now: clk.Now}
 			if backend == "redis" {
 				o.Redis = testsvc.Redis(t)
 				o.Guards = strings.Replace(o.Guards, "flows:\n  flows:", "flows:\n  backend: redis\n  flows:", 1)
@@ -102,6 +70,7 @@ func TestDemobankSixthTransfer(t *testing.T) {
 				t.Errorf("bob's transfer = %d %s, want 201", resp.StatusCode, body)
 			}
 			clk.Add(55 * time.Minute)
+			alice = env.Login(t, "alice") // her first token has expired
 			if resp, body := env.Do(t, "POST", "/api/v1/transfers", alice, transfer); resp.StatusCode != 201 {
 				t.Errorf("alice an hour after her first = %d %s, want 201", resp.StatusCode, body)
 			}
@@ -122,13 +91,12 @@ func TestDemobankSixthTransfer(t *testing.T) {
 func TestDemobankSequence(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	env := gatewaytest.Start(t, gatewaytest.Options{Now: clk.Now, Guards: `
-test_principal: {}
 flows:
   flows:
     - name: webhook-test
       operations: [testWebhook]
       requires: {operation: createWebhook, within: 10m}
-`})
+` + gatewaytest.AuthnSection})
 	alice, bob := env.Login(t, "alice"), env.Login(t, "bob")
 	resp, body := env.Do(t, "POST", "/api/v1/webhooks/1/test", alice, nil)
 	if resp.StatusCode != 403 || gatewaytest.Problem(t, body)["type"] != pipeline.ProblemTypeBase+"flows.out_of_sequence" {
@@ -154,7 +122,6 @@ flows:
 func TestDemobankAutomationEscalates(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	env := gatewaytest.Start(t, gatewaytest.Options{Now: clk.Now, Guards: `
-test_principal: {}
 flows:
   flows:
     - name: transfers
@@ -166,7 +133,7 @@ flows:
     challenge_at: 3
     block_at: 4
     block_ttl: 10m
-`})
+` + gatewaytest.AuthnSection})
 	alice, bob := env.Login(t, "alice"), env.Login(t, "bob")
 	curl := []string{"User-Agent", "curl/8.5.0", "Accept", "*/*"}
 	resp, _ := env.Do(t, "POST", "/api/v1/transfers", alice, transfer, curl...)

@@ -1,52 +1,12 @@
 package ratelimit
 
 import (
-	"context"
-	"encoding/base64"
-	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/apiguard/apiguard/internal/gatewaytest"
+	_ "github.com/apiguard/apiguard/internal/guard/authn" // the real authentication guard sets the principal
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
-
-// testPrincipal stands in for the authentication guard (built in another
-// package) in this package's tests only: it takes the subject of the
-// demobank bearer token WITHOUT verifying it. Never do this outside tests.
-type testPrincipal struct{}
-
-func (testPrincipal) Request(_ context.Context, x *pipeline.Exchange) (pipeline.Verdict, error) {
-	tok, ok := strings.CutPrefix(x.Request.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return pipeline.Verdict{}, nil
-	}
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return pipeline.Verdict{}, nil
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return pipeline.Verdict{}, nil
-	}
-	var claims map[string]any
-	if json.Unmarshal(payload, &claims) != nil {
-		return pipeline.Verdict{}, nil
-	}
-	sub, _ := claims["sub"].(string)
-	x.Principal = &pipeline.Principal{Subject: sub, Claims: claims, Method: "jwt"}
-	return pipeline.Verdict{}, nil
-}
-
-func init() {
-	pipeline.Register(pipeline.Registration{Name: "authn", Section: "test_principal", New: func(b pipeline.Build) (any, error) {
-		var cfg struct{}
-		if ok, err := b.Decode(&cfg); !ok || err != nil {
-			return nil, err
-		}
-		return testPrincipal{}, nil
-	}})
-}
 
 // exampleSection is the ratelimit section of examples/demobank/apiguard.yaml.
 const exampleSection = `
@@ -106,7 +66,7 @@ func TestDemobankLoginsPerIP(t *testing.T) {
 // a burst of 200 for alice, then 429; bob still gets through.
 func TestDemobankPrincipalQuota(t *testing.T) {
 	clk := newClock()
-	env := gatewaytest.Start(t, gatewaytest.Options{Guards: exampleSection + "\ntest_principal: {}\n", Now: clk.Now})
+	env := gatewaytest.Start(t, gatewaytest.Options{Guards: exampleSection + "\n" + gatewaytest.AuthnSection, Now: clk.Now})
 	alice, bob := env.Login(t, "alice"), env.Login(t, "bob")
 	for i := 1; i <= 200; i++ {
 		if resp, body := env.Do(t, "GET", "/api/v1/accounts", alice, nil); resp.StatusCode != 200 {
