@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -38,8 +37,6 @@ func runRole(args []string) (bool, error) {
 		return true, runUpstream(args[1:])
 	case "bareproxy":
 		return true, runBareProxy(args[1:])
-	case "coraza":
-		return true, runCoraza(args[1:])
 	}
 	return false, nil
 }
@@ -52,9 +49,7 @@ func runUpstream(args []string) error {
 		return err
 	}
 	length := strconv.Itoa(len(upstreamBody))
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Read a request body whole, as an application would.
-		_, _ = io.Copy(io.Discard, r.Body)
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hdr := w.Header()
 		hdr["Content-Type"] = []string{"application/json"}
 		hdr["Content-Length"] = []string{length}
@@ -82,22 +77,6 @@ func runBareProxy(args []string) error {
 		proxy.BufferPool = &copyBufferPool{}
 	}
 	return serveUntilSignal(*listen, proxy)
-}
-
-// runCoraza serves the plain Coraza + CRS middleware around a bare
-// ReverseProxy to -upstream: the Go peer apiguard's WAF is compared with.
-func runCoraza(args []string) error {
-	fs := flag.NewFlagSet("coraza", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
-	upstream := fs.String("upstream", "", "upstream URL")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	h, err := newCorazaMiddleware(*upstream)
-	if err != nil {
-		return err
-	}
-	return serveUntilSignal(*listen, h)
 }
 
 // newBareProxy returns the bare-proxy baseline for upstream.

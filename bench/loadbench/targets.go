@@ -20,97 +20,25 @@ const (
 	targetBareProxy      = "bare-proxy"
 	targetBarePooled     = "bare-proxy-pooled"
 	targetPassthrough    = "apiguard-passthrough"
-	targetNginxPlain     = "nginx-plain"
-	targetNginxModSec    = "nginx-modsecurity"
-	targetCoraza         = "coraza-middleware"
 	targetDemobankDirect = "demobank-direct"
 	targetDemobank       = "apiguard-demobank"
 )
 
-// Request shapes, in the order they are measured and reported.
-const (
-	shapeGet  = "GET"
-	shapePost = "JSON POST"
-)
-
-// shapes are every request shape.
-var shapes = []string{shapeGet, shapePost}
-
-// benchPath is the path of the GET to the upstream role; it answers every
-// path the same.
+// benchPath is the path requested from the upstream role; it answers
+// every path the same.
 const benchPath = "/v1/accounts/42"
 
-// benchPostPath is the path of the JSON POST to the upstream role.
-const benchPostPath = "/v1/transfers"
-
-// demobankPath is the demobank GET: alice reads her own account.
+// demobankPath is the demobank request: alice reads her own account.
 const demobankPath = "/api/v1/accounts/101"
-
-// demobankPostPath is the demobank JSON POST: alice makes a transfer.
-const demobankPostPath = "/api/v1/transfers"
-
-// commonHeaders are sent with every measured request, to every target: a
-// client names the API by host name (the CRS flags a numeric Host header,
-// which wrk would send) and says what it is and what it accepts.
-var commonHeaders = []string{
-	"Host: api.example.com",
-	"User-Agent: Mozilla/5.0 (compatible; apiguard-loadbench/1.0)",
-	"Accept: application/json",
-}
-
-// jsonPostBody is the 1 KiB JSON POST sent to every target in front of the
-// upstream role: a clean, realistic transfer order with a memo and nested
-// fields.
-var jsonPostBody = []byte(`{"transfer":{"from":{"account_id":101,"iban":"DE89370400440532013000","holder":"Alice Example"},` +
-	`"to":{"account_id":202,"iban":"FR1420041010050500013M02606","holder":"Bob Martin","bank":"BNP Paribas"},` +
-	`"amount":{"value":"1250.40","currency":"EUR"},` +
-	`"memo":"Rent for March, flat 3B at 12 Rue de Rivoli. Thanks again for waiting until the 5th, see you at the meeting!",` +
-	`"reference":"INV-2024-0315-0042","scheduled_for":"2024-03-15","recurring":{"every":"month","count":12},` +
-	`"tags":["rent","household","monthly"]},` +
-	`"payer":{"name":"Alice Example","email":"alice@example.com","phone":"+44 20 7946 0958",` +
-	`"address":{"street":"221B Baker Street","city":"London","postcode":"NW1 6XE","country":"GB"}},` +
-	`"client":{"channel":"mobile","device":"iPhone 15","app_version":"4.12.1","locale":"en-GB","timezone":"Europe/London"},` +
-	`"request_id":"5f0c6a2e-8f5d-4c1e-9a59-6b1f4d2c9e11","idempotency_key":"c1d2e3f4-a5b6-4789-8abc-def012345678",` +
-	`"consent":{"accepted":true,"at":"2024-03-14T18:22:05Z","version":"2024-01","text_id":"sepa-standard"},` +
-	`"notes":"Second instalment of the deposit is due in April. Please keep the receipt for the landlord and the tax return."}`)
-
-// demobankTransferBody is the JSON POST sent through the demobank profile:
-// a transfer from alice's account to bob's, valid against demobank's
-// TransferRequest schema, which allows five fields and a memo of at most
-// 140 characters, so it cannot be 1 KiB.
-var demobankTransferBody = []byte(`{"from_account_id":101,"to_account_id":102,"amount":12.5,"currency":"EUR",` +
-	`"memo":"Alice's share of the March rent, flat 3B. Thanks for waiting until the 5th! Ref INV-2024-0315-0042"}`)
-
-// attackQuery is a SQL injection every WAF target must refuse with 403,
-// checked before measuring, so that a WAF that is off is not measured.
-const attackQuery = "?q=%27%20OR%201%3D1--"
-
-// request is one measured request.
-type request struct {
-	// Method is GET or POST.
-	Method string
-	// URL is what wrk requests.
-	URL string
-	// Headers are extra request headers ("Name: value").
-	Headers []string
-	// Body is sent with ContentType; nil for a GET.
-	Body        []byte
-	ContentType string
-	// Script is the wrk Lua script that sets the method and the body; ""
-	// for a GET.
-	Script string
-}
 
 // target is one server measured.
 type target struct {
 	// Name is one of the target* constants.
 	Name string
-	// Requests are the measured requests by shape; a target without a
-	// request for a shape is not measured with it.
-	Requests map[string]request
-	// Attack is a GET the target's WAF must refuse with 403 (with the
-	// headers of its GET); "" for a target without a WAF.
-	Attack string
+	// URL is what wrk requests.
+	URL string
+	// Headers are extra request headers ("Name: value").
+	Headers []string
 	// Baseline names the target this one is compared with (its direct
 	// upstream); "" for a direct target.
 	Baseline string
