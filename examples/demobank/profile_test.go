@@ -2,23 +2,15 @@ package demobank_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/apiguard/apiguard/examples/demobank"
-	"github.com/apiguard/apiguard/internal/config"
-	"github.com/apiguard/apiguard/internal/gateway"
+	"github.com/apiguard/apiguard/internal/gatewaytest"
 	_ "github.com/apiguard/apiguard/internal/guard" // every guard, as in the binary
-	"github.com/apiguard/apiguard/internal/pipeline"
 )
 
 // The protection profile (examples/demobank/apiguard.yaml) against the
@@ -26,118 +18,51 @@ import (
 // gateway can close is closed when demobank is reached through apiguard.
 
 // profile is demobank (vulnerable) behind a gateway running the example
-// config exactly as shipped.
+// config exactly as shipped, with the three seeded users logged in.
 type profile struct {
-	gw, bank string
-	client   *http.Client
-	tokens   map[string]string
+	env    *gatewaytest.Env
+	tokens map[string]string
 }
 
 func startProfile(t *testing.T) *profile {
 	t.Helper()
-	bank, err := demobank.New(demobank.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bank.Close() })
-	bankURL := listen(t, bank)
-	data, err := os.ReadFile("apiguard.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataDir := t.TempDir()
-	cfg, err := config.Parse(data, func(k string) (string, bool) {
-		switch k {
-		case "DEMOBANK_URL":
-			return bankURL, true
-		case "APIGUARD_DATA_DIR":
-			return dataDir, true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatalf("examples/demobank/apiguard.yaml: %v", err)
-	}
-	dir, _ := os.Getwd()
-	services := pipeline.NewServices(pipeline.Services{})
-	t.Cleanup(func() { _ = services.Close() })
-	g, err := gateway.New(&config.Loaded{Config: cfg, Dir: dir}, gateway.Options{Services: services})
-	if err != nil {
-		t.Fatalf("gateway.New(examples/demobank/apiguard.yaml): %v", err)
-	}
-	srv := g.NewServer()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(srv, ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		g.Close()
-	})
-	p := &profile{gw: "http://" + ln.Addr().String(), bank: bankURL, client: &http.Client{Timeout: 20 * time.Second}, tokens: map[string]string{}}
+	env := gatewaytest.Start(t, gatewaytest.Options{ConfigFile: "apiguard.yaml"})
+	p := &profile{env: env, tokens: map[string]string{}}
 	for _, user := range []string{"alice", "bob", "admin"} {
-		resp, body := p.do(t, "POST", p.gw+"/api/v1/auth/login", "", fmt.Sprintf(`{"username":%q,"password":%q}`, user, user+"-pass"))
-		if resp.StatusCode != 200 {
-			t.Fatalf("login %s through the profile = %d %s", user, resp.StatusCode, body)
-		}
-		var out struct {
-			AccessToken string `json:"access_token"`
-		}
-		_ = json.Unmarshal(body, &out)
-		p.tokens[user] = out.AccessToken
+		p.tokens[user] = env.Login(t, user)
 	}
 	return p
 }
 
-func listen(t *testing.T, h http.Handler) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+// direct is the same profile aimed at demobank itself.
+func (p *profile) direct() *profile {
+	env := *p.env
+	env.URL = p.env.BankURL
+	return &profile{env: &env, tokens: p.tokens}
 }
 
-func (p *profile) do(t *testing.T, method, url, token, body string, headers ...string) (*http.Response, []byte) {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
-}
-
-// get is a GET through the gateway as user ("" for anonymous).
+// get is a GET as user ("" for anonymous).
 func (p *profile) get(t *testing.T, user, path string, headers ...string) (*http.Response, []byte) {
-	return p.do(t, "GET", p.gw+path, p.tokens[user], "", headers...)
+	return p.env.Do(t, "GET", path, p.tokens[user], nil, headers...)
 }
 
+// send sends a JSON body as user.
 func (p *profile) send(t *testing.T, user, method, path, body string) (*http.Response, []byte) {
-	return p.do(t, method, p.gw+path, p.tokens[user], body)
+	return p.env.Do(t, method, path, p.tokens[user], body)
+}
+
+// sendToken sends with an explicit token, to the gateway or, with bank,
+// to demobank directly.
+func (p *profile) sendToken(t *testing.T, bank bool, method, path, token, body string) (*http.Response, []byte) {
+	env := p.env
+	if bank {
+		env = p.direct().env
+	}
+	var b any
+	if body != "" {
+		b = body
+	}
+	return env.Do(t, method, path, token, b)
 }
 
 func refused(resp *http.Response) bool { return resp.StatusCode >= 400 && resp.StatusCode < 500 }
@@ -171,12 +96,10 @@ func TestProfileClosesTheGroundTruth(t *testing.T) {
 // The same checks against demobank directly must find every vulnerability
 // open: a check that passes there could not tell closed from open.
 func TestGroundTruthOpenWithoutApiguard(t *testing.T) {
-	p := startProfile(t)
-	direct := *p
-	direct.gw = p.bank
+	direct := startProfile(t).direct()
 	for _, c := range groundTruthCases() {
 		t.Run(c.id, func(t *testing.T) {
-			if got := c.check(t, &direct); got == "" {
+			if got := c.check(t, direct); got == "" {
 				t.Errorf("%s (%s): the check finds it closed on demobank itself, so it proves nothing", c.id, c.what)
 			}
 		})
@@ -230,20 +153,20 @@ func groundTruthCases() []closedCase {
 		}},
 		{"DB-07", "an expired token", func(t *testing.T, p *profile) string {
 			// DB-25 is closed by the gateway, so the expired token is minted at demobank directly.
-			resp, body := p.do(t, "POST", p.bank+"/api/v1/auth/login", "", `{"username":"alice","password":"alice-pass","expires_in":-3600}`)
+			resp, body := p.sendToken(t, true, "POST", "/api/v1/auth/login", "", `{"username":"alice","password":"alice-pass","expires_in":-3600}`)
 			var out struct {
 				AccessToken string `json:"access_token"`
 			}
 			if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 200 {
 				return fmt.Sprintf("minting an expired token at demobank failed: %d %s", resp.StatusCode, body)
 			}
-			if resp, body := p.do(t, "GET", p.gw+"/api/v1/accounts", out.AccessToken, ""); resp.StatusCode != 401 {
+			if resp, body := p.sendToken(t, false, "GET", "/api/v1/accounts", out.AccessToken, ""); resp.StatusCode != 401 {
 				return fmt.Sprintf("%d %s", resp.StatusCode, body)
 			}
 			return ""
 		}},
 		{"DB-08", "an alg:none token claiming admin", func(t *testing.T, p *profile) string {
-			if resp, body := p.do(t, "GET", p.gw+"/api/v1/admin/users", unsignedAdminToken(), ""); resp.StatusCode != 401 {
+			if resp, body := p.sendToken(t, false, "GET", "/api/v1/admin/users", unsignedAdminToken(), ""); resp.StatusCode != 401 {
 				return fmt.Sprintf("%d %s", resp.StatusCode, body)
 			}
 			return ""
@@ -284,7 +207,7 @@ func groundTruthCases() []closedCase {
 			return ""
 		}},
 		{"DB-15", "avatar import of internal URLs", func(t *testing.T, p *profile) string {
-			for _, u := range []string{p.bank + "/internal/debug", "http://169.254.169.254/latest/meta-data/", "http://127.1/", "http://[::ffff:127.0.0.1]/", "http://2130706433/"} {
+			for _, u := range []string{p.env.BankURL + "/internal/debug", "http://169.254.169.254/latest/meta-data/", "http://127.1/", "http://[::ffff:127.0.0.1]/", "http://2130706433/"} {
 				if resp, body := p.send(t, "alice", "POST", "/api/v1/users/1/avatar/import", `{"url":"`+u+`"}`); !refused(resp) {
 					return fmt.Sprintf("%s: %d %s", u, resp.StatusCode, body)
 				}
@@ -292,7 +215,7 @@ func groundTruthCases() []closedCase {
 			return ""
 		}},
 		{"DB-16", "a webhook to an internal URL", func(t *testing.T, p *profile) string {
-			if resp, body := p.send(t, "alice", "POST", "/api/v1/webhooks", `{"url":"`+p.bank+`/api/v1/auth/login","events":["transfer.created"]}`); !refused(resp) {
+			if resp, body := p.send(t, "alice", "POST", "/api/v1/webhooks", `{"url":"`+p.env.BankURL+`/api/v1/auth/login","events":["transfer.created"]}`); !refused(resp) {
 				return fmt.Sprintf("%d %s", resp.StatusCode, body)
 			}
 			return ""

@@ -19,6 +19,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +53,11 @@ type Options struct {
 	Spec []byte
 	// Now is the clock given to guards; nil means time.Now.
 	Now func() time.Time
+	// ConfigFile, when set, is a whole config file used instead of the
+	// generated one (Guards, Extra and Spec are then ignored): its
+	// ${DEMOBANK_URL} is demobank's URL, ${APIGUARD_DATA_DIR} a temporary
+	// directory, and relative paths (the spec) resolve against its folder.
+	ConfigFile string
 }
 
 // Env is a running demobank and gateway.
@@ -154,24 +161,16 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(func() { _ = bank.Close() })
 	bankURL := serve(t, bank)
 
-	doc := Config(bankURL, o)
-	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("config:\n%s\nerror: %v", doc, err)
-	}
-	spec := demobank.Spec
-	if o.Spec != nil {
-		spec = o.Spec
+	loaded, specLoader := generatedConfig(t, bankURL, o)
+	if o.ConfigFile != "" {
+		loaded, specLoader = fileConfig(t, bankURL, o.ConfigFile)
 	}
 	rec := &Recorder{}
 	services := pipeline.NewServices(pipeline.Services{Redis: o.Redis, Emit: rec.Event, Now: o.Now})
 	t.Cleanup(func() { _ = services.Close() })
-	g, err := gateway.New(&config.Loaded{Config: cfg}, gateway.Options{
-		Recorder: rec, Services: services, Now: o.Now,
-		SpecLoader: func(string, string) (*openapi.Spec, error) { return openapi.Parse(spec) },
-	})
+	g, err := gateway.New(loaded, gateway.Options{Recorder: rec, Services: services, Now: o.Now, SpecLoader: specLoader})
 	if err != nil {
-		t.Fatalf("gateway.New:\n%s\nerror: %v", doc, err)
+		t.Fatalf("gateway.New: %v", err)
 	}
 	srv := g.NewServer()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -187,6 +186,48 @@ func Start(t testing.TB, o Options) *Env {
 	})
 	return &Env{URL: "http://" + ln.Addr().String(), BankURL: bankURL, Gateway: g, Services: services,
 		Client: &http.Client{Timeout: 30 * time.Second}, rec: rec}
+}
+
+// generatedConfig is the config of Options.Guards and Extra, with
+// demobank's spec (or Options.Spec) served from memory.
+func generatedConfig(t testing.TB, bankURL string, o Options) (*config.Loaded, func(string, string) (*openapi.Spec, error)) {
+	doc := Config(bankURL, o)
+	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config:\n%s\nerror: %v", doc, err)
+	}
+	spec := demobank.Spec
+	if o.Spec != nil {
+		spec = o.Spec
+	}
+	return &config.Loaded{Config: cfg}, func(string, string) (*openapi.Spec, error) { return openapi.Parse(spec) }
+}
+
+// fileConfig loads a whole config file; nil spec loader: the gateway's
+// default, relative to the file's folder.
+func fileConfig(t testing.TB, bankURL, file string) (*config.Loaded, func(string, string) (*openapi.Spec, error)) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	cfg, err := config.Parse(data, func(k string) (string, bool) {
+		switch k {
+		case "DEMOBANK_URL":
+			return bankURL, true
+		case "APIGUARD_DATA_DIR":
+			return dataDir, true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return &config.Loaded{Config: cfg, File: abs, Dir: filepath.Dir(abs)}, nil
 }
 
 func serve(t testing.TB, h http.Handler) string {
