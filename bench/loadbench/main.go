@@ -1,12 +1,14 @@
 // Command loadbench measures apiguard's throughput and latency with wrk,
-// against the same upstream served directly and through a bare
-// httputil.ReverseProxy, and checks the target "apiguard pass-through ≥
-// 0.95× bare ReverseProxy". Run it from the repository root:
+// with a GET and a JSON POST, against the same upstream served directly,
+// through a bare httputil.ReverseProxy and through the peers a user would
+// pick instead (nginx with ModSecurity + OWASP CRS, a plain Coraza + CRS
+// middleware), and checks the targets of docs/performance.md. Run it from
+// the repository root:
 //
-//	go run ./bench/loadbench [-duration 10s] [-rounds 3] [-connections 32] [-threads 2] [-out results.md]
+//	go run ./bench/loadbench [-duration 10s] [-rounds 3] [-connections 32] [-threads 2] [-peers=false] [-out results.md]
 //
 // Every server is a separate process on 127.0.0.1, started by the bench
-// (the helper roles "upstream" and "bareproxy" are this program
+// (the helper roles "upstream", "bareproxy" and "coraza" are this program
 // re-executed) and stopped at the end, also on error or Ctrl-C.
 // docs/performance.md explains the targets and the results.
 package main
@@ -31,6 +33,10 @@ type options struct {
 	load   wrkLoad
 	rounds int
 	out    string
+	// peers measures nginx (plain and with ModSecurity + CRS) and the
+	// Coraza middleware too; peersSet says -peers was given explicitly, so
+	// that nginx that cannot be installed is an error, not a note.
+	peers, peersSet bool
 }
 
 func main() {
@@ -67,9 +73,11 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.load.Connections, "connections", 32, "wrk connections")
 	fs.IntVar(&o.load.Threads, "threads", 2, "wrk threads")
 	fs.StringVar(&o.out, "out", "", "also write the markdown report to this file")
+	fs.BoolVar(&o.peers, "peers", true, "also measure the peers: nginx plain and with ModSecurity + CRS (Debian packages, installed when missing and running as root; skipped when they cannot be, unless -peers is given) and a plain Coraza + CRS middleware")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
+	fs.Visit(func(f *flag.Flag) { o.peersSet = o.peersSet || f.Name == "peers" })
 	switch {
 	case fs.NArg() > 0:
 		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -91,7 +99,18 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	e := &env{procs: &children{}}
+	e := &env{procs: &children{}, coraza: opts.peers}
+	if opts.peers {
+		nginx, err := ensureNginxPeers(ctx)
+		switch {
+		case err == nil:
+			e.nginx = nginx
+		case opts.peersSet:
+			return err
+		default:
+			e.note("nginx peers not measured: %v", err)
+		}
+	}
 	if e.root, err = repoRoot(ctx); err != nil {
 		return err
 	}
@@ -113,6 +132,10 @@ func run(ctx context.Context, opts options) error {
 	}()
 	defer e.procs.stopAll()
 	m := thisMachine(wrkVersion(ctx, wrk))
+	m.Commit = gitCommit(ctx, e.root)
+	if e.nginx != "" {
+		m.Peers = peerVersions(ctx)
+	}
 	logf("building apiguard")
 	if err := e.buildApiguard(ctx); err != nil {
 		return err
@@ -127,8 +150,9 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 	failed = false
+	m.LoadAfter = loadAvg("/proc/loadavg")
 	var report bytes.Buffer
-	writeReport(&report, m, opts.load, opts.rounds, res)
+	writeReport(&report, m, opts.load, opts.rounds, res, e.notes)
 	os.Stdout.Write(report.Bytes())
 	if opts.out != "" {
 		if err := os.WriteFile(opts.out, report.Bytes(), 0o644); err != nil {
@@ -138,33 +162,67 @@ func run(ctx context.Context, opts options) error {
 	return nil
 }
 
-// measure warms every target up, then runs the rounds, each measuring
-// every target in turn so that drift of the machine spreads over all.
-// alive is called after every run and stops the bench when a server died.
+// measure warms every target up with every request shape, then runs the
+// rounds, each measuring every target with every shape in turn so that
+// drift of the machine spreads over all. alive is called after every run
+// and stops the bench when a server died.
 func measure(ctx context.Context, wrk string, opts options, targets []target, alive func() error) (*results, error) {
 	warm := wrkLoad{Threads: opts.load.Threads, Connections: opts.load.Connections, Duration: time.Second}
-	for _, t := range targets {
-		logf("warming up %s", t.Name)
-		if _, err := runWrk(ctx, wrk, warm, t.URL, t.Headers); err != nil {
-			return nil, errors.Join(err, alive())
+	for _, shape := range shapes {
+		for _, t := range targets {
+			req, ok := t.Requests[shape]
+			if !ok {
+				continue
+			}
+			logf("warming up %s, %s", t.Name, shape)
+			if _, err := runWrk(ctx, wrk, warm, req); err != nil {
+				return nil, errors.Join(err, alive())
+			}
 		}
 	}
 	res := &results{targets: targets}
 	for round := 1; round <= opts.rounds; round++ {
-		for _, t := range targets {
-			r, err := runWrk(ctx, wrk, opts.load, t.URL, t.Headers)
-			if err != nil {
-				return nil, errors.Join(err, alive())
+		for _, shape := range shapes {
+			for _, t := range targets {
+				req, ok := t.Requests[shape]
+				if !ok {
+					continue
+				}
+				r, err := runWrk(ctx, wrk, opts.load, req)
+				if err != nil {
+					return nil, errors.Join(err, alive())
+				}
+				if err := alive(); err != nil {
+					return nil, err
+				}
+				logf("round %d/%d %-9s %-22s %9.0f req/s  p50 %-9s p99 %-9s errors %d", round, opts.rounds, shape, t.Name,
+					r.ReqPerSec, fmtLatency(r.P50), fmtLatency(r.P99), r.errors())
+				res.add(shape, t.Name, r)
 			}
-			if err := alive(); err != nil {
-				return nil, err
-			}
-			logf("round %d/%d %-22s %9.0f req/s  p50 %-9s p99 %-9s errors %d", round, opts.rounds, t.Name,
-				r.ReqPerSec, fmtLatency(r.P50), fmtLatency(r.P99), r.errors())
-			res.add(t.Name, r)
 		}
 	}
 	return res, nil
+}
+
+// gitCommit describes the commit of the repository at root, with "-dirty"
+// when the work tree has changes, or "unknown".
+func gitCommit(ctx context.Context, root string) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "describe", "--always", "--dirty", "--abbrev=12").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// peerVersions returns the installed versions of the nginx peers'
+// packages, or "".
+func peerVersions(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "dpkg-query", "-W", "-f", "${Package} ${Version}\n",
+		"nginx", "libnginx-mod-http-modsecurity", "libmodsecurity3", "modsecurity-crs").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.Join(strings.Split(strings.TrimSpace(string(out)), "\n"), ", ")
 }
 
 // repoRoot returns the root of the apiguard module the bench runs in.

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/signal"
 	"strconv"
 	"sync"
@@ -37,25 +40,67 @@ func runRole(args []string) (bool, error) {
 		return true, runUpstream(args[1:])
 	case "bareproxy":
 		return true, runBareProxy(args[1:])
+	case "coraza":
+		return true, runCoraza(args[1:])
 	}
 	return false, nil
 }
 
-// runUpstream serves upstreamBody to any request until SIGINT or SIGTERM.
+// runUpstream serves upstreamBody to any request until SIGINT or SIGTERM;
+// with -replay, the recorded answers of a file for their method and path.
 func runUpstream(args []string) error {
 	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	replay := fs.String("replay", "", "JSON file of recorded answers (see replayAnswer) served for their method and path")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	answers := map[string]replayAnswer{}
+	if *replay != "" {
+		b, err := os.ReadFile(*replay)
+		if err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
+		var list []replayAnswer
+		if err := json.Unmarshal(b, &list); err != nil {
+			return fmt.Errorf("upstream: %s: %w", *replay, err)
+		}
+		for _, a := range list {
+			answers[a.Method+" "+a.Path] = a
+		}
+	}
+	return serveUntilSignal(*listen, upstreamHandler(answers))
+}
+
+// replayAnswer is an answer recorded from a real server, replayed by the
+// upstream role for Method and Path.
+type replayAnswer struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Status      int    `json:"status"`
+	ContentType string `json:"content_type"`
+	Body        string `json:"body"`
+}
+
+// upstreamHandler answers the recorded answer for the request's method and
+// path, and upstreamBody to anything else.
+func upstreamHandler(answers map[string]replayAnswer) http.Handler {
 	length := strconv.Itoa(len(upstreamBody))
-	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read a request body whole, as an application would.
+		_, _ = io.Copy(io.Discard, r.Body)
 		hdr := w.Header()
+		if a, ok := answers[r.Method+" "+r.URL.Path]; ok {
+			hdr["Content-Type"] = []string{a.ContentType}
+			hdr["Content-Length"] = []string{strconv.Itoa(len(a.Body))}
+			w.WriteHeader(a.Status)
+			_, _ = io.WriteString(w, a.Body)
+			return
+		}
 		hdr["Content-Type"] = []string{"application/json"}
 		hdr["Content-Length"] = []string{length}
 		_, _ = w.Write(upstreamBody)
 	})
-	return serveUntilSignal(*listen, h)
 }
 
 // runBareProxy serves a bare httputil.ReverseProxy in front of -upstream,
@@ -77,6 +122,22 @@ func runBareProxy(args []string) error {
 		proxy.BufferPool = &copyBufferPool{}
 	}
 	return serveUntilSignal(*listen, proxy)
+}
+
+// runCoraza serves the plain Coraza + CRS middleware around a bare
+// ReverseProxy to -upstream: the Go peer apiguard's WAF is compared with.
+func runCoraza(args []string) error {
+	fs := flag.NewFlagSet("coraza", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	upstream := fs.String("upstream", "", "upstream URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	h, err := newCorazaMiddleware(*upstream)
+	if err != nil {
+		return err
+	}
+	return serveUntilSignal(*listen, h)
 }
 
 // newBareProxy returns the bare-proxy baseline for upstream.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,43 @@ func TestNewBareProxyErrors(t *testing.T) {
 func TestUpstreamBodySize(t *testing.T) {
 	if n := len(upstreamBody); n < 250 || n > 350 {
 		t.Errorf("len(upstreamBody) = %d, want about 300", n)
+	}
+}
+
+func TestUpstreamHandler(t *testing.T) {
+	answers := map[string]replayAnswer{
+		"GET /api/v1/accounts/101": {Method: "GET", Path: "/api/v1/accounts/101", Status: 200, ContentType: "application/json", Body: `{"id":101,"owner_id":1}`},
+		"POST /api/v1/transfers":   {Method: "POST", Path: "/api/v1/transfers", Status: 201, ContentType: "application/json; charset=utf-8", Body: `{"id":7}`},
+		"GET /text":                {Method: "GET", Path: "/text", Status: 200, ContentType: "text/plain", Body: "hi"},
+	}
+	up := httptest.NewServer(upstreamHandler(answers))
+	defer up.Close()
+	tests := []struct {
+		method, path, body string
+		status             int
+		ctype, want        string
+	}{
+		{"GET", "/api/v1/accounts/101", "", 200, "application/json", `{"id":101,"owner_id":1}`},
+		{"POST", "/api/v1/transfers", `{"amount":1}`, 201, "application/json; charset=utf-8", `{"id":7}`},
+		{"GET", "/api/v1/transfers", "", 200, "application/json", string(upstreamBody)},
+		{"POST", "/v1/transfers", string(jsonPostBody), 200, "application/json", string(upstreamBody)},
+		{"GET", "/text?x=1", "", 200, "text/plain", "hi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, up.URL+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || resp.Header.Get("Content-Type") != tt.ctype || string(b) != tt.want {
+				t.Errorf("%s %s = %d %q %q, want %d %q %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), b, tt.status, tt.ctype, tt.want)
+			}
+		})
 	}
 }

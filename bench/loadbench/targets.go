@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,25 +22,99 @@ const (
 	targetBareProxy      = "bare-proxy"
 	targetBarePooled     = "bare-proxy-pooled"
 	targetPassthrough    = "apiguard-passthrough"
+	targetNginxPlain     = "nginx-plain"
+	targetNginxModSec    = "nginx-modsecurity"
+	targetCoraza         = "coraza-middleware"
 	targetDemobankDirect = "demobank-direct"
 	targetDemobank       = "apiguard-demobank"
+	targetDemobankReplay = "apiguard-demobank-replay"
 )
 
-// benchPath is the path requested from the upstream role; it answers
-// every path the same.
+// Request shapes, in the order they are measured and reported.
+const (
+	shapeGet      = "GET"
+	shapePost     = "JSON POST"
+	shapeTransfer = "transfer POST"
+)
+
+// shapes are every request shape.
+var shapes = []string{shapeGet, shapePost, shapeTransfer}
+
+// benchPath is the path of the GET to the upstream role; it answers every
+// path the same.
 const benchPath = "/v1/accounts/42"
 
-// demobankPath is the demobank request: alice reads her own account.
+// benchPostPath is the path of the JSON POST to the upstream role.
+const benchPostPath = "/v1/transfers"
+
+// demobankPath is the demobank GET: alice reads her own account.
 const demobankPath = "/api/v1/accounts/101"
+
+// demobankPostPath is the demobank JSON POST: alice makes a transfer.
+const demobankPostPath = "/api/v1/transfers"
+
+// commonHeaders are sent with every measured request, to every target: a
+// client names the API by host name (the CRS flags a numeric Host header,
+// which wrk would send) and says what it is and what it accepts.
+var commonHeaders = []string{
+	"Host: api.example.com",
+	"User-Agent: Mozilla/5.0 (compatible; apiguard-loadbench/1.0)",
+	"Accept: application/json",
+}
+
+// jsonPostBody is the 1 KiB JSON POST sent to every target in front of the
+// upstream role: a clean, realistic transfer order with a memo and nested
+// fields.
+var jsonPostBody = []byte(`{"transfer":{"from":{"account_id":101,"iban":"DE89370400440532013000","holder":"Alice Example"},` +
+	`"to":{"account_id":202,"iban":"FR1420041010050500013M02606","holder":"Bob Martin","bank":"BNP Paribas"},` +
+	`"amount":{"value":"1250.40","currency":"EUR"},` +
+	`"memo":"Rent for March, flat 3B at 12 Rue de Rivoli. Thanks again for waiting until the 5th, see you at the meeting!",` +
+	`"reference":"INV-2024-0315-0042","scheduled_for":"2024-03-15","recurring":{"every":"month","count":12},` +
+	`"tags":["rent","household","monthly"]},` +
+	`"payer":{"name":"Alice Example","email":"alice@example.com","phone":"+44 20 7946 0958",` +
+	`"address":{"street":"221B Baker Street","city":"London","postcode":"NW1 6XE","country":"GB"}},` +
+	`"client":{"channel":"mobile","device":"iPhone 15","app_version":"4.12.1","locale":"en-GB","timezone":"Europe/London"},` +
+	`"request_id":"5f0c6a2e-8f5d-4c1e-9a59-6b1f4d2c9e11","idempotency_key":"c1d2e3f4-a5b6-4789-8abc-def012345678",` +
+	`"consent":{"accepted":true,"at":"2024-03-14T18:22:05Z","version":"2024-01","text_id":"sepa-standard"},` +
+	`"notes":"Second instalment of the deposit is due in April. Keep the receipt."}`)
+
+// demobankTransferBody is the JSON POST sent through the demobank profile:
+// a transfer from alice's account to bob's, valid against demobank's
+// TransferRequest schema, which allows five fields and a memo of at most
+// 140 characters, so it cannot be 1 KiB.
+var demobankTransferBody = []byte(`{"from_account_id":101,"to_account_id":102,"amount":12.5,"currency":"EUR",` +
+	`"memo":"Alice's share of the March rent, flat 3B. Thanks for waiting until the 5th! Ref INV-2024-0315-0042"}`)
+
+// attackQuery is a SQL injection every WAF target must refuse with 403,
+// checked before measuring, so that a WAF that is off is not measured.
+const attackQuery = "?q=%27%20OR%201%3D1--"
+
+// request is one measured request.
+type request struct {
+	// Method is GET or POST.
+	Method string
+	// URL is what wrk requests.
+	URL string
+	// Headers are extra request headers ("Name: value").
+	Headers []string
+	// Body is sent with ContentType; nil for a GET.
+	Body        []byte
+	ContentType string
+	// Script is the wrk Lua script that sets the method and the body; ""
+	// for a GET.
+	Script string
+}
 
 // target is one server measured.
 type target struct {
 	// Name is one of the target* constants.
 	Name string
-	// URL is what wrk requests.
-	URL string
-	// Headers are extra request headers ("Name: value").
-	Headers []string
+	// Requests are the measured requests by shape; a target without a
+	// request for a shape is not measured with it.
+	Requests map[string]request
+	// Attack is a GET the target's WAF must refuse with 403 (with the
+	// headers of its GET); "" for a target without a WAF.
+	Attack string
 	// Baseline names the target this one is compared with (its direct
 	// upstream); "" for a direct target.
 	Baseline string
@@ -50,7 +126,20 @@ type env struct {
 	tmp      string // scratch directory, removed at the end
 	self     string // this program, re-executed for helper roles
 	apiguard string // the apiguard binary built for the run
-	procs    *children
+	nginx    string // nginx, "" when the nginx peers are not measured
+	coraza   bool   // measure the Coraza middleware peer
+	// post1K and postTransfer are the wrk scripts of the JSON POST and
+	// the transfer POST.
+	post1K, postTransfer string
+	procs                *children
+	notes                []string // how the run differed from the defaults, for the report
+}
+
+// note records a line for the report and prints it.
+func (e *env) note(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	logf("%s", s)
+	e.notes = append(e.notes, s)
 }
 
 // buildApiguard builds ./cmd/apiguard into the scratch directory.
@@ -75,10 +164,25 @@ func (e *env) startServer(ctx context.Context, name, addr, readyPath string, ext
 	return c.waitReady(ctx, "http://"+addr+readyPath)
 }
 
-// setupTargets starts every server and returns the targets, checked to
-// answer 200.
+// setupTargets writes the wrk scripts, starts every server and returns the
+// targets, checked to answer every measured request with a 2xx and, for
+// those with a WAF, to refuse an attack.
 func (e *env) setupTargets(ctx context.Context) ([]target, error) {
-	simple, err := e.setupSimple(ctx)
+	for _, sc := range []struct {
+		path *string
+		name string
+		body []byte
+	}{{&e.post1K, "post-1k.lua", jsonPostBody}, {&e.postTransfer, "post-transfer.lua", demobankTransferBody}} {
+		*sc.path = filepath.Join(e.tmp, sc.name)
+		if err := os.WriteFile(*sc.path, []byte(wrkScript(http.MethodPost, "application/json", sc.body)), 0o600); err != nil {
+			return nil, fmt.Errorf("writing wrk script: %w", err)
+		}
+	}
+	upURL, simple, err := e.setupSimple(ctx)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := e.setupPeers(ctx, upURL)
 	if err != nil {
 		return nil, err
 	}
@@ -86,50 +190,109 @@ func (e *env) setupTargets(ctx context.Context) ([]target, error) {
 	if err != nil {
 		return nil, err
 	}
-	all := append(simple, bank...)
+	all := append(append(simple, peers...), bank...)
 	for _, t := range all {
 		if err := checkTarget(ctx, t); err != nil {
+			return nil, err
+		}
+	}
+	if e.nginx != "" {
+		// The clean requests must not match any rule: a WAF that logs a
+		// warning per request is slower than it would be in production.
+		if n := modSecMatches(filepath.Join(e.tmp, "nginx", "error.log")); n > 0 {
+			return nil, fmt.Errorf("checking %s: ModSecurity matched rules on the clean requests (%d log lines); see %s",
+				targetNginxModSec, n, filepath.Join(e.tmp, "nginx", "error.log"))
+		}
+	}
+	for _, t := range all {
+		if err := checkAttack(ctx, t); err != nil {
 			return nil, err
 		}
 	}
 	return all, nil
 }
 
+// simpleRequests are the GET and the 1 KiB JSON POST of base, a server in
+// front of the upstream role, and with transfer also demobank's transfer
+// POST, so that a peer can be compared with apiguard-demobank on the same
+// body.
+func (e *env) simpleRequests(base string, transfer bool) map[string]request {
+	reqs := map[string]request{
+		shapeGet: {Method: http.MethodGet, URL: base + benchPath, Headers: commonHeaders},
+		shapePost: {Method: http.MethodPost, URL: base + benchPostPath, Headers: commonHeaders,
+			Body: jsonPostBody, ContentType: "application/json", Script: e.post1K},
+	}
+	if transfer {
+		reqs[shapeTransfer] = request{Method: http.MethodPost, URL: base + demobankPostPath, Headers: commonHeaders,
+			Body: demobankTransferBody, ContentType: "application/json", Script: e.postTransfer}
+	}
+	return reqs
+}
+
 // setupSimple starts the upstream, the bare proxy and apiguard's
-// pass-through profile in front of it.
-func (e *env) setupSimple(ctx context.Context) ([]target, error) {
+// pass-through profile in front of it, and returns the upstream's URL.
+func (e *env) setupSimple(ctx context.Context) (string, []target, error) {
 	var addrs [4]string
 	for i := range addrs {
 		a, err := freeAddr()
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		addrs[i] = a
 	}
 	up, bare, guard, pooled := addrs[0], addrs[1], addrs[2], addrs[3]
 	upURL := "http://" + up
 	if err := e.startServer(ctx, "upstream", up, "/", nil, e.self, "upstream", "-listen", up); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if err := e.startServer(ctx, "bareproxy", bare, "/", nil, e.self, "bareproxy", "-listen", bare, "-upstream", upURL); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if err := e.startServer(ctx, "bareproxy-pooled", pooled, "/", nil, e.self, "bareproxy", "-pool", "-listen", pooled, "-upstream", upURL); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	cfgPath := filepath.Join(e.tmp, "passthrough.yaml")
 	if err := os.WriteFile(cfgPath, []byte(passthroughConfig(guard, upURL, e.tmp)), 0o600); err != nil {
-		return nil, fmt.Errorf("writing pass-through config: %w", err)
+		return "", nil, fmt.Errorf("writing pass-through config: %w", err)
 	}
 	if err := e.startServer(ctx, "apiguard-passthrough", guard, "/", nil, e.apiguard, "serve", "--config", cfgPath); err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return []target{
-		{Name: targetDirect, URL: upURL + benchPath},
-		{Name: targetBareProxy, URL: "http://" + bare + benchPath, Baseline: targetDirect},
-		{Name: targetBarePooled, URL: "http://" + pooled + benchPath, Baseline: targetDirect},
-		{Name: targetPassthrough, URL: "http://" + guard + benchPath, Baseline: targetDirect},
+	return upURL, []target{
+		{Name: targetDirect, Requests: e.simpleRequests(upURL, false)},
+		{Name: targetBareProxy, Requests: e.simpleRequests("http://"+bare, false), Baseline: targetDirect},
+		{Name: targetBarePooled, Requests: e.simpleRequests("http://"+pooled, false), Baseline: targetDirect},
+		{Name: targetPassthrough, Requests: e.simpleRequests("http://"+guard, true), Baseline: targetDirect},
 	}, nil
+}
+
+// setupPeers starts the peers in front of the upstream: nginx plain and
+// with ModSecurity + CRS (when e.nginx is set) and the Coraza middleware
+// (when e.coraza is).
+func (e *env) setupPeers(ctx context.Context, upURL string) ([]target, error) {
+	var out []target
+	if e.nginx != "" {
+		plain, modsec, err := e.startNginx(ctx, e.nginx, strings.TrimPrefix(upURL, "http://"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out,
+			target{Name: targetNginxPlain, Requests: e.simpleRequests("http://"+plain, false), Baseline: targetDirect},
+			target{Name: targetNginxModSec, Requests: e.simpleRequests("http://"+modsec, true), Baseline: targetDirect,
+				Attack: "http://" + modsec + "/v1/search" + attackQuery})
+	}
+	if e.coraza {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		if err := e.startServer(ctx, "coraza", addr, "/", nil, e.self, "coraza", "-listen", addr, "-upstream", upURL); err != nil {
+			return nil, err
+		}
+		out = append(out, target{Name: targetCoraza, Requests: e.simpleRequests("http://"+addr, true), Baseline: targetDirect,
+			Attack: "http://" + addr + "/v1/search" + attackQuery})
+	}
+	return out, nil
 }
 
 // passthroughConfig is apiguard's pass-through profile: one API, no spec,
@@ -150,25 +313,40 @@ apis:
 `, listen, filepath.Join(tmp, "data-passthrough"), filepath.Join(tmp, "access.log"), upstream)
 }
 
-// setupDemobank starts demobank and apiguard with the demobank example
-// config in front of it, and logs alice in.
+// setupDemobank starts demobank and apiguard with the bench's copy of the
+// demobank example config in front of it, and logs alice in. It also
+// records demobank's answers to the measured requests and starts a second
+// apiguard with the same profile in front of an upstream role replaying
+// them, so that the profile's cost is measured without demobank's own.
 func (e *env) setupDemobank(ctx context.Context) ([]target, error) {
-	bank, err := freeAddr()
-	if err != nil {
-		return nil, err
+	var addrs [4]string
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
 	}
-	guard, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	bankURL := "http://" + bank
+	bank, guard, replay, guardReplay := addrs[0], addrs[1], addrs[2], addrs[3]
+	bankURL, replayURL := "http://"+bank, "http://"+replay
 	if err := e.startServer(ctx, "demobank", bank, "/", nil, e.apiguard, "demobank", "--listen", bank); err != nil {
 		return nil, err
+	}
+	exampleDir := filepath.Join(e.root, "examples", "demobank")
+	src, err := os.ReadFile(filepath.Join(exampleDir, "apiguard.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the demobank config: %w", err)
+	}
+	cfg, notes, err := e.writeDemobankConfig("demobank.yaml", src, exampleDir, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		e.note("apiguard-demobank: %s", n)
 	}
 	// The example config writes the access log to stdout, which goes to
 	// the child's log file.
 	extra := []string{"DEMOBANK_URL=" + bankURL, "APIGUARD_DATA_DIR=" + filepath.Join(e.tmp, "data-demobank")}
-	cfg := filepath.Join(e.root, "examples", "demobank", "apiguard.yaml")
 	if err := e.startServer(ctx, "apiguard-demobank", guard, "/", extra, e.apiguard, "serve", "--config", cfg, "--listen", guard, "--admin-listen", "off"); err != nil {
 		return nil, err
 	}
@@ -176,11 +354,77 @@ func (e *env) setupDemobank(ctx context.Context) ([]target, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth := []string{"Authorization: Bearer " + token}
+	headers := append(slices.Clone(commonHeaders), "Authorization: Bearer "+token)
+	reqs := func(base string) map[string]request {
+		return map[string]request{
+			shapeGet: {Method: http.MethodGet, URL: base + demobankPath, Headers: headers},
+			shapeTransfer: {Method: http.MethodPost, URL: base + demobankPostPath, Headers: headers,
+				Body: demobankTransferBody, ContentType: "application/json", Script: e.postTransfer},
+		}
+	}
+
+	// Demobank's answers, recorded and replayed.
+	var answers []replayAnswer
+	for _, r := range reqs(bankURL) {
+		a, err := record(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		answers = append(answers, a)
+	}
+	replayFile := filepath.Join(e.tmp, "demobank-replay.json")
+	b, _ := json.MarshalIndent(answers, "", "  ")
+	if err := os.WriteFile(replayFile, b, 0o600); err != nil {
+		return nil, fmt.Errorf("writing demobank's recorded answers: %w", err)
+	}
+	if err := e.startServer(ctx, "demobank-replay", replay, "/", nil, e.self, "upstream", "-listen", replay, "-replay", replayFile); err != nil {
+		return nil, err
+	}
+	cfgReplay, _, err := e.writeDemobankConfig("demobank-replay.yaml", src, exampleDir, replayURL)
+	if err != nil {
+		return nil, err
+	}
+	extra = []string{"DEMOBANK_URL=" + bankURL, "APIGUARD_DATA_DIR=" + filepath.Join(e.tmp, "data-demobank-replay")}
+	if err := e.startServer(ctx, targetDemobankReplay, guardReplay, "/", extra, e.apiguard, "serve", "--config", cfgReplay, "--listen", guardReplay, "--admin-listen", "off"); err != nil {
+		return nil, err
+	}
 	return []target{
-		{Name: targetDemobankDirect, URL: bankURL + demobankPath, Headers: auth},
-		{Name: targetDemobank, URL: "http://" + guard + demobankPath, Headers: auth, Baseline: targetDemobankDirect},
+		{Name: targetDemobankDirect, Requests: reqs(bankURL)},
+		{Name: targetDemobank, Requests: reqs("http://" + guard), Baseline: targetDemobankDirect,
+			Attack: "http://" + guard + "/api/v1/search" + attackQuery},
+		{Name: targetDemobankReplay, Requests: reqs("http://" + guardReplay), Baseline: targetDirect,
+			Attack: "http://" + guardReplay + "/api/v1/search" + attackQuery},
 	}, nil
+}
+
+// writeDemobankConfig writes the bench's copy of the demobank config as
+// name in the scratch directory and returns its path and the changes.
+func (e *env) writeDemobankConfig(name string, src []byte, dir, upstream string) (string, []string, error) {
+	data, notes, err := benchDemobankConfig(src, dir, upstream)
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(e.tmp, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return "", nil, fmt.Errorf("writing the demobank bench config: %w", err)
+	}
+	return path, notes, nil
+}
+
+// record sends r and returns the answer, to be replayed; it wants a 2xx.
+func record(ctx context.Context, r request) (replayAnswer, error) {
+	status, header, body, err := do(ctx, r, 1<<20)
+	if err != nil {
+		return replayAnswer{}, fmt.Errorf("recording %s %s: %w", r.Method, r.URL, err)
+	}
+	if status < 200 || status > 299 {
+		return replayAnswer{}, fmt.Errorf("recording %s %s: status %d, want 2xx: %s", r.Method, r.URL, status, body)
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return replayAnswer{}, fmt.Errorf("recording %s: %w", r.URL, err)
+	}
+	return replayAnswer{Method: r.Method, Path: u.Path, Status: status, ContentType: header.Get("Content-Type"), Body: string(body)}, nil
 }
 
 // login logs a demobank user in through base and returns the bearer token.
@@ -209,25 +453,77 @@ func login(ctx context.Context, base, user, password string) (string, error) {
 	return tok.AccessToken, nil
 }
 
-// checkTarget sends the measured request once and wants a 200, so that a
-// misconfigured target is not measured answering errors fast.
-func checkTarget(ctx context.Context, t target) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL, nil)
-	if err != nil {
-		return fmt.Errorf("checking %s: %w", t.Name, err)
+// send sends one request and returns its status and the start of its body.
+func send(ctx context.Context, r request) (int, string, error) {
+	status, _, body, err := do(ctx, r, 4<<10)
+	return status, strings.TrimSpace(string(body)), err
+}
+
+// do sends one request and returns its status, header and at most limit
+// bytes of its body.
+func do(ctx context.Context, r request, limit int64) (int, http.Header, []byte, error) {
+	var body io.Reader
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
 	}
-	for _, h := range t.Headers {
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, body)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for _, h := range r.Headers {
 		name, value, _ := strings.Cut(h, ":")
-		req.Header.Set(name, strings.TrimSpace(value))
+		value = strings.TrimSpace(value)
+		if strings.EqualFold(name, "Host") {
+			req.Host = value
+			continue
+		}
+		req.Header.Set(name, value)
+	}
+	if r.ContentType != "" {
+		req.Header.Set("Content-Type", r.ContentType)
 	}
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
-		return fmt.Errorf("checking %s: %w", t.Name, err)
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("checking %s: GET %s: status %d, want 200: %s", t.Name, t.URL, resp.StatusCode, strings.TrimSpace(string(b)))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	return resp.StatusCode, resp.Header, b, err
+}
+
+// checkTarget sends every measured request once and wants a 2xx, so that
+// a misconfigured target is not measured answering errors fast.
+func checkTarget(ctx context.Context, t target) error {
+	for _, shape := range shapes {
+		r, ok := t.Requests[shape]
+		if !ok {
+			continue
+		}
+		status, body, err := send(ctx, r)
+		if err != nil {
+			return fmt.Errorf("checking %s: %s %s: %w", t.Name, r.Method, r.URL, err)
+		}
+		if status < 200 || status > 299 {
+			return fmt.Errorf("checking %s: %s %s: status %d, want 2xx: %s", t.Name, r.Method, r.URL, status, body)
+		}
+	}
+	return nil
+}
+
+// checkAttack sends t's attack and wants a 403, so that a WAF that is off
+// is not measured.
+func checkAttack(ctx context.Context, t target) error {
+	if t.Attack == "" {
+		return nil
+	}
+	r := t.Requests[shapeGet]
+	r.URL = t.Attack
+	status, body, err := send(ctx, r)
+	if err != nil {
+		return fmt.Errorf("checking %s's WAF: GET %s: %w", t.Name, r.URL, err)
+	}
+	if status != http.StatusForbidden {
+		return fmt.Errorf("checking %s's WAF: GET %s: status %d, want 403 (is the WAF on?): %s", t.Name, r.URL, status, body)
 	}
 	return nil
 }

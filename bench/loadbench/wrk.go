@@ -39,8 +39,9 @@ type wrkLoad struct {
 	Duration    time.Duration
 }
 
-// args returns wrk's arguments for a GET of url with extra headers.
-func (l wrkLoad) args(url string, headers []string) []string {
+// args returns wrk's arguments for req: its headers, its script (which
+// sets the method and the body) and its URL.
+func (l wrkLoad) args(req request) []string {
 	secs := int((l.Duration + time.Second - 1) / time.Second)
 	args := []string{
 		"-t", strconv.Itoa(l.Threads),
@@ -48,34 +49,65 @@ func (l wrkLoad) args(url string, headers []string) []string {
 		"-d", strconv.Itoa(secs) + "s",
 		"--latency",
 	}
-	for _, h := range headers {
+	for _, h := range req.Headers {
 		args = append(args, "-H", h)
 	}
-	return append(args, url)
+	if req.Script != "" {
+		args = append(args, "-s", req.Script)
+	}
+	return append(args, req.URL)
 }
 
-// runWrk runs wrk against url and parses its report. wrk runs in its own
+// wrkScript returns a wrk Lua script that sends method with body and its
+// Content-Type on every request (wrk adds Content-Length).
+func wrkScript(method, contentType string, body []byte) string {
+	return fmt.Sprintf("-- written by loadbench\nwrk.method = %s\nwrk.body = %s\nwrk.headers[\"Content-Type\"] = %s\n",
+		luaString([]byte(method)), luaString(body), luaString([]byte(contentType)))
+}
+
+// luaString returns b as a double-quoted Lua string literal: printable
+// ASCII as is except quote and backslash, every other byte as a decimal
+// escape (valid in Lua 5.1 and LuaJIT, which wrk embeds).
+func luaString(b []byte) string {
+	var sb strings.Builder
+	sb.WriteByte('"')
+	for _, c := range b {
+		switch {
+		case c == '"' || c == '\\':
+			sb.WriteByte('\\')
+			sb.WriteByte(c)
+		case c < 0x20 || c >= 0x7f:
+			fmt.Fprintf(&sb, "\\%03d", c)
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	sb.WriteByte('"')
+	return sb.String()
+}
+
+// runWrk runs wrk with req and parses its report. wrk runs in its own
 // process group, killed if ctx ends first.
-func runWrk(ctx context.Context, wrk string, load wrkLoad, url string, headers []string) (wrkResult, error) {
+func runWrk(ctx context.Context, wrk string, load wrkLoad, req request) (wrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, load.Duration+30*time.Second)
 	defer cancel()
 	// See children.start: Pdeathsig is tied to the starting thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cmd := exec.CommandContext(ctx, wrk, load.args(url, headers)...)
+	cmd := exec.CommandContext(ctx, wrk, load.args(req)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
 		if ctx.Err() != nil {
-			return wrkResult{}, fmt.Errorf("wrk %s: %w", url, ctx.Err())
+			return wrkResult{}, fmt.Errorf("wrk %s %s: %w", req.Method, req.URL, ctx.Err())
 		}
-		return wrkResult{}, fmt.Errorf("wrk %s: %w", url, err)
+		return wrkResult{}, fmt.Errorf("wrk %s %s: %w", req.Method, req.URL, err)
 	}
 	res, err := parseWrk(string(out))
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
+		return wrkResult{}, fmt.Errorf("wrk %s %s: %w\n%s", req.Method, req.URL, err, out)
 	}
 	return res, nil
 }
@@ -194,14 +226,31 @@ func ensureWrk(ctx context.Context) (string, error) {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "", errors.New("wrk not found in PATH and apt-get is not available: install wrk (https://github.com/wg/wrk)")
 	}
-	fmt.Fprintln(os.Stderr, "loadbench: wrk not found; installing it with apt-get")
-	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "wrk"}} {
+	logf("wrk not found; installing it with apt-get")
+	if err := aptInstall(ctx, "wrk"); err != nil {
+		return "", fmt.Errorf("installing wrk: %w", err)
+	}
+	return exec.LookPath("wrk")
+}
+
+// aptUpdated records that aptInstall ran apt-get update, which it does
+// once per run.
+var aptUpdated bool
+
+// aptInstall installs Debian packages with apt-get, non-interactively.
+func aptInstall(ctx context.Context, pkgs ...string) error {
+	steps := [][]string{append([]string{"install", "-y", "-qq", "--no-install-recommends"}, pkgs...)}
+	if !aptUpdated {
+		steps = append([][]string{{"update", "-qq"}}, steps...)
+	}
+	for _, args := range steps {
 		cmd := exec.CommandContext(ctx, "apt-get", args...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("installing wrk: apt-get %s: %w", strings.Join(args, " "), err)
+			return fmt.Errorf("apt-get %s: %w", strings.Join(args, " "), err)
 		}
+		aptUpdated = aptUpdated || args[0] == "update"
 	}
-	return exec.LookPath("wrk")
+	return nil
 }

@@ -119,7 +119,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	handler.ServeHTTP(w, r)
+	// Route through the mux itself, not the handler it returned: only
+	// ServeMux.ServeHTTP sets the path values ({id}) handlers read.
+	s.mux.ServeHTTP(w, r)
 }
 
 // statusRecorder captures the status and headers of the mux's own

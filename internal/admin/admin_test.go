@@ -345,3 +345,14 @@ func TestMetricsAndConfig(t *testing.T) {
 		t.Errorf("GET /api/v1/config = %d %s, want the config", resp.StatusCode, body)
 	}
 }
+
+func TestHandlePathValues(t *testing.T) {
+	e := newEnv(t, false)
+	e.admin.Handle("DELETE /api/v1/things/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.PathValue("id"))
+	}))
+	resp, body := e.do(t, "DELETE", "/api/v1/things/t-42", "Bearer "+token)
+	if resp.StatusCode != http.StatusOK || string(body) != "t-42" {
+		t.Errorf("DELETE /api/v1/things/t-42 = %d %q, want 200 \"t-42\" (the path value)", resp.StatusCode, body)
+	}
+}

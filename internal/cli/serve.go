@@ -229,11 +229,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	dbPath := cfg.Store.Path
-	if dbPath == "" {
-		dbPath = filepath.Join(cfg.DataDir, "apiguard.db")
-	}
-	db, err := store.OpenSQLite(ctx, dbPath)
+	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -435,6 +431,19 @@ loop:
 		logger.Warn("flushing events", "error", err)
 	}
 	return runErr
+}
+
+// openStore opens the event store of cfg.Store: the SQLite file (default
+// <data_dir>/apiguard.db) or the PostgreSQL database of store.dsn.
+func openStore(ctx context.Context, cfg *config.Loaded) (store.DB, error) {
+	target := cfg.Store.DSN.Value()
+	if cfg.Store.Driver != store.DriverPostgres {
+		target = cfg.Store.Path
+		if target == "" {
+			target = filepath.Join(cfg.DataDir, "apiguard.db")
+		}
+	}
+	return store.Open(ctx, cfg.Store.Driver, target)
 }
 
 // watchedFiles are the config file and the spec files it names.

@@ -146,10 +146,17 @@ type Admin struct {
 
 // Store is where security events are kept.
 type Store struct {
-	// Driver is sqlite (default, embedded).
-	Driver string `yaml:"driver" json:"driver" jsonschema:"enum=sqlite"`
-	// Path is the SQLite file. Default <data_dir>/apiguard.db.
+	// Driver is sqlite (default, embedded, one instance) or postgres
+	// (shared by the instances of a cluster; needs dsn).
+	Driver string `yaml:"driver" json:"driver" jsonschema:"enum=sqlite,enum=postgres"`
+	// Path is the SQLite file. Default <data_dir>/apiguard.db. Only for
+	// driver sqlite.
 	Path string `yaml:"path" json:"path"`
+	// DSN is the PostgreSQL connection string (postgres://user:pass@host/db
+	// or key=value form), required for driver postgres and refused for
+	// sqlite. It may hold a password: write it as ${APIGUARD_STORE_DSN};
+	// it is never printed.
+	DSN Secret `yaml:"dsn" json:"dsn"`
 	// Retention bounds what is kept.
 	Retention Retention `yaml:"retention" json:"retention"`
 	// QueueSize bounds events waiting to be written; more are dropped and

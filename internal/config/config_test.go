@@ -79,6 +79,10 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"client auth without ca", base + "server: {tls: {client_auth: require}}\n", nil, []string{"server.tls.client_auth: needs client_ca_file"}},
 		{"exposed admin without token", base + "admin: {listen: 0.0.0.0:9090}\n", nil, []string{"admin.token: required when admin.listen is not a loopback"}},
 		{"short admin token", base + "admin: {token: short}\n", nil, []string{"admin.token: must be at least 16 bytes"}},
+		{"bad store driver", base + "store: {driver: mysql}\n", nil, []string{"store.driver: must be sqlite or postgres"}},
+		{"postgres without dsn", base + "store: {driver: postgres}\n", nil, []string{"store.dsn: is required for driver postgres"}},
+		{"postgres with path", base + "store: {driver: postgres, dsn: \"postgres://h/db\", path: x.db}\n", nil, []string{"store.path: is only for driver sqlite"}},
+		{"sqlite with dsn", base + "store: {dsn: \"postgres://h/db\"}\n", nil, []string{"store.dsn: is only for driver postgres"}},
 		{"bad mode", "apis:\n  - name: a\n    mode: block\n    upstream: {urls: [\"http://x\"]}\n", nil, []string{"apis[0].mode: must be enforce or monitor"}},
 		{"unknown guard", "apis:\n  - name: a\n    upstream: {urls: [\"http://x\"]}\n    guards: {nosuch: {}}\n", nil, []string{"apis[0].guards.nosuch: unknown guard"}},
 		{"operation limits without spec", "apis:\n  - name: a\n    upstream: {urls: [\"http://x\"]}\n    limits: {operations: {op: {max_body_bytes: 1}}}\n", nil, []string{"apis[0].limits.operations.op: operations are named by the spec"}},
@@ -161,6 +165,7 @@ func TestAdminTokenFromEnv(t *testing.T) {
 
 func TestRedacted(t *testing.T) {
 	doc := `admin: {token: super-secret-admin-token}
+store: {driver: postgres, dsn: "postgres://u:super-secret-pw@db/apiguard"}
 apis:
   - name: a
     upstream: {urls: ["http://x"]}

@@ -102,8 +102,20 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		add("data_dir", "must not be empty")
 	}
-	if c.Store.Driver != "sqlite" {
-		add("store.driver", "must be sqlite, not %q", c.Store.Driver)
+	switch c.Store.Driver {
+	case "sqlite":
+		if c.Store.DSN != "" {
+			add("store.dsn", "is only for driver postgres; driver sqlite uses store.path")
+		}
+	case "postgres":
+		if c.Store.DSN == "" {
+			add("store.dsn", "is required for driver postgres")
+		}
+		if c.Store.Path != "" {
+			add("store.path", "is only for driver sqlite; driver postgres uses store.dsn")
+		}
+	default:
+		add("store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)
 	}
 	if c.Store.Retention.MaxAge <= 0 {
 		add("store.retention.max_age", "must be positive")

@@ -8,6 +8,7 @@ import (
 	// Guards register themselves with the pipeline.
 	_ "github.com/apiguard/apiguard/internal/guard/authn"
 	_ "github.com/apiguard/apiguard/internal/guard/authz"
+	_ "github.com/apiguard/apiguard/internal/guard/denylist"
 	_ "github.com/apiguard/apiguard/internal/guard/dlp"
 	_ "github.com/apiguard/apiguard/internal/guard/errors"
 	_ "github.com/apiguard/apiguard/internal/guard/flows"

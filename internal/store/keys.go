@@ -51,7 +51,8 @@ type Revocation struct {
 	Expires time.Time `json:"expires,omitzero"`
 }
 
-// KeyStore keeps API keys and revocations. *SQLite implements it.
+// KeyStore keeps API keys and revocations. *SQLite and *Postgres implement
+// it.
 type KeyStore interface {
 	// CreateKey stores a new key; its ID must be unique.
 	CreateKey(ctx context.Context, k APIKey) error

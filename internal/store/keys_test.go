@@ -3,19 +3,17 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 )
 
 func TestKeyStore(t *testing.T) {
+	forEngines(t, func(t *testing.T, e engine) { testKeyStore(t, openEngine(t, e)) })
+}
+
+func testKeyStore(t *testing.T, s DB) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	now := time.Unix(1_700_000_000, 0).UTC()
 	k := APIKey{ID: "k1", Name: "partner", Hash: "ab12", Roles: []string{"user", "ops"}, Scopes: []string{"a:read"}, Created: now, Expires: now.Add(time.Hour)}
 	if err := s.CreateKey(ctx, k); err != nil {

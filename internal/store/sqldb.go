@@ -21,6 +21,9 @@ type sqlStore struct {
 	write *sql.DB // the one writer connection
 	read  *sql.DB // readers; may be write
 	ph    func(n int) string
+	// lock and unlock, when set, bracket the migrations with a session
+	// lock so that instances starting together migrate one at a time.
+	lock, unlock string
 }
 
 // eventColumns are the events table's columns, in scan order.
@@ -265,10 +268,26 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 }
 
 // migrate applies the migrations not yet recorded in schema_migrations,
-// each in its own transaction. It refuses a database whose schema is newer
+// each in its own transaction, on one connection that holds the engine's
+// migration lock (if any). It refuses a database whose schema is newer
 // than the newest migration known.
 func (s *sqlStore) migrate(ctx context.Context, ms []migration) error {
-	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrating store: %w", err)
+	}
+	defer conn.Close()
+	if s.lock != "" {
+		if _, err := conn.ExecContext(ctx, s.lock); err != nil {
+			return fmt.Errorf("migrating store: taking the migration lock: %w", err)
+		}
+		defer func() {
+			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, _ = conn.ExecContext(uctx, s.unlock)
+		}()
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT    NOT NULL,
     applied_ns BIGINT  NOT NULL
@@ -276,7 +295,7 @@ func (s *sqlStore) migrate(ctx context.Context, ms []migration) error {
 		return fmt.Errorf("migrating store: %w", err)
 	}
 	var current sql.NullInt64
-	if err := s.write.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&current); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&current); err != nil {
 		return fmt.Errorf("migrating store: %w", err)
 	}
 	if len(ms) > 0 && current.Int64 > int64(ms[len(ms)-1].version) {
@@ -286,15 +305,15 @@ func (s *sqlStore) migrate(ctx context.Context, ms []migration) error {
 		if int64(m.version) <= current.Int64 {
 			continue
 		}
-		if err := s.apply(ctx, m); err != nil {
+		if err := s.apply(ctx, conn, m); err != nil {
 			return fmt.Errorf("migrating store: %s: %w", m.name, err)
 		}
 	}
 	return nil
 }
 
-func (s *sqlStore) apply(ctx context.Context, m migration) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+func (s *sqlStore) apply(ctx context.Context, conn *sql.Conn, m migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -308,4 +327,13 @@ func (s *sqlStore) apply(ctx context.Context, m migration) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// schemaVersion returns the newest migration applied.
+func (s *sqlStore) schemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := s.write.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
+		return 0, fmt.Errorf("reading schema version: %w", err)
+	}
+	return int(v.Int64), nil
 }

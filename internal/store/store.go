@@ -1,11 +1,14 @@
-// Package store keeps security events: a small Store interface with an
-// embedded SQLite implementation (PostgreSQL can be added behind the same
-// interface), and a Writer that batches events off the request path.
+// Package store keeps security events, API keys, blocks, lockdowns and the
+// admin audit log: small interfaces (Store, KeyStore, IncidentStore) with
+// two implementations running the same SQL — embedded SQLite (default) and
+// PostgreSQL (clusters) — and a Writer that batches events off the request
+// path. Open picks the engine from a driver name.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/apiguard/apiguard/internal/events"
@@ -87,4 +90,39 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the store.
 	Close() error
+}
+
+// Drivers.
+const (
+	// DriverSQLite is the embedded SQLite store.
+	DriverSQLite = "sqlite"
+	// DriverPostgres is the PostgreSQL store.
+	DriverPostgres = "postgres"
+)
+
+// DB is what both engines implement: events, keys and incident state.
+type DB interface {
+	Store
+	KeyStore
+	IncidentStore
+}
+
+// Open opens the store of driver: target is the SQLite file path for
+// sqlite and the DSN for postgres.
+func Open(ctx context.Context, driver, target string) (DB, error) {
+	switch driver {
+	case DriverSQLite, "":
+		s, err := OpenSQLite(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case DriverPostgres:
+		s, err := OpenPostgres(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("opening store: unknown driver %q", driver)
 }

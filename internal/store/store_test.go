@@ -6,11 +6,56 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/testsvc"
 )
+
+// engine is one real database engine the store tests run against.
+type engine struct {
+	name string
+	// target returns a fresh database (SQLite file, PostgreSQL schema).
+	target func(t testing.TB) string
+}
+
+// engines are SQLite and PostgreSQL; PostgreSQL tests fail (never skip)
+// when it does not answer (testsvc.Postgres).
+var engines = []engine{
+	{DriverSQLite, func(t testing.TB) string { return filepath.Join(t.TempDir(), "events.db") }},
+	{DriverPostgres, testsvc.Postgres},
+}
+
+// sqlOf returns the engine-neutral core of a store opened by Open.
+func sqlOf(db DB) *sqlStore {
+	switch s := db.(type) {
+	case *SQLite:
+		return &s.sqlStore
+	case *Postgres:
+		return &s.sqlStore
+	}
+	return nil
+}
+
+// openEngine opens a fresh store of e, closed when the test ends.
+func openEngine(t testing.TB, e engine) DB {
+	t.Helper()
+	s, err := Open(context.Background(), e.name, e.target(t))
+	if err != nil {
+		t.Fatalf("Open(%s) = %v", e.name, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// forEngines runs f as a subtest per engine.
+func forEngines(t *testing.T, f func(t *testing.T, e engine)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { f(t, e) })
+	}
+}
 
 func openTest(t testing.TB) *SQLite {
 	t.Helper()
@@ -50,8 +95,10 @@ func ids(evs []events.Event) []int64 {
 	return out
 }
 
-func TestSQLiteFilters(t *testing.T) {
-	s := openTest(t)
+func TestFilters(t *testing.T) { forEngines(t, testFilters) }
+
+func testFilters(t *testing.T, e engine) {
+	s := openEngine(t, e)
 	ctx := context.Background()
 	if err := s.Append(ctx, fixture()); err != nil {
 		t.Fatalf("Append() = %v", err)
@@ -93,8 +140,11 @@ func TestSQLiteFilters(t *testing.T) {
 	}
 }
 
-func TestSQLiteRoundTrip(t *testing.T) {
-	s := openTest(t)
+func TestRoundTrip(t *testing.T) {
+	forEngines(t, func(t *testing.T, e engine) { testRoundTrip(t, openEngine(t, e)) })
+}
+
+func testRoundTrip(t *testing.T, s DB) {
 	ctx := context.Background()
 	in := fixture()[:1]
 	if err := s.Append(ctx, in); err != nil {
@@ -111,8 +161,11 @@ func TestSQLiteRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSQLitePagination(t *testing.T) {
-	s := openTest(t)
+func TestPagination(t *testing.T) {
+	forEngines(t, func(t *testing.T, e engine) { testPagination(t, openEngine(t, e)) })
+}
+
+func testPagination(t *testing.T, s DB) {
 	ctx := context.Background()
 	evs := make([]events.Event, 25)
 	for i := range evs {
@@ -157,11 +210,13 @@ func TestFilterLimit(t *testing.T) {
 	}
 }
 
-func TestSQLitePrune(t *testing.T) {
+func TestPrune(t *testing.T) { forEngines(t, testPrune) }
+
+func testPrune(t *testing.T, e engine) {
 	ctx := context.Background()
 	now := time.Now()
 	t.Run("by age", func(t *testing.T) {
-		s := openTest(t)
+		s := openEngine(t, e)
 		evs := []events.Event{
 			{Time: now.Add(-10 * 24 * time.Hour), Kind: events.KindGuard},
 			{Time: now.Add(-8 * 24 * time.Hour), Kind: events.KindGuard},
@@ -185,7 +240,7 @@ func TestSQLitePrune(t *testing.T) {
 		}
 	})
 	t.Run("by count", func(t *testing.T) {
-		s := openTest(t)
+		s := openEngine(t, e)
 		evs := make([]events.Event, 10)
 		for i := range evs {
 			evs[i] = events.Event{Time: now, Kind: events.KindGuard}
@@ -208,10 +263,12 @@ func TestSQLitePrune(t *testing.T) {
 	})
 }
 
-func TestSQLiteReopen(t *testing.T) {
+func TestReopen(t *testing.T) { forEngines(t, testReopen) }
+
+func testReopen(t *testing.T, e engine) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := OpenSQLite(ctx, path)
+	target := e.target(t)
+	s, err := Open(ctx, e.name, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,45 +278,92 @@ func TestSQLiteReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
-	s, err = OpenSQLite(ctx, path)
+	s, err = Open(ctx, e.name, target)
 	if err != nil {
-		t.Fatalf("OpenSQLite(again) = %v", err)
+		t.Fatalf("Open(again) = %v", err)
 	}
 	defer s.Close()
 	got, err := s.Events(ctx, Filter{})
 	if err != nil || len(got) != 6 {
 		t.Fatalf("after reopen Events() = %d events, %v, want 6", len(got), err)
 	}
-	var v int
-	var mode string
-	if err := s.write.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil || v != 2 {
-		t.Errorf("schema version = %d, %v, want 2 (0001_events, 0002_keys)", v, err)
-	}
-	if err := s.write.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		t.Errorf("journal_mode = %q, %v, want wal", mode, err)
-	}
-	if _, err := s.read.Exec("DELETE FROM events"); err == nil {
-		t.Errorf("read pool accepted a write, want read-only")
+	if v, err := sqlOf(s).schemaVersion(ctx); err != nil || v != 3 {
+		t.Errorf("schema version = %d, %v, want 3 (0001_events, 0002_keys, 0003_incident)", v, err)
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping() = %v", err)
 	}
+	if e.name != DriverSQLite {
+		return
+	}
+	var mode string
+	if err := sqlOf(s).write.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v, want wal", mode, err)
+	}
+	if _, err := sqlOf(s).read.Exec("DELETE FROM events"); err == nil {
+		t.Errorf("read pool accepted a write, want read-only")
+	}
 }
 
-func TestSQLiteNewerSchema(t *testing.T) {
+func TestNewerSchema(t *testing.T) { forEngines(t, testNewerSchema) }
+
+func testNewerSchema(t *testing.T, e engine) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := OpenSQLite(ctx, path)
+	target := e.target(t)
+	s, err := Open(ctx, e.name, target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.write.Exec("INSERT INTO schema_migrations (version, name, applied_ns) VALUES (99, 'future', 0)"); err != nil {
+	if _, err := sqlOf(s).write.Exec("INSERT INTO schema_migrations (version, name, applied_ns) VALUES (99, 'future', 0)"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	if s, err := OpenSQLite(ctx, path); err == nil {
+	if s, err := Open(ctx, e.name, target); err == nil {
 		s.Close()
-		t.Fatalf("OpenSQLite(newer schema) = nil error, want refusal")
+		t.Fatalf("Open(%s, newer schema) = nil error, want refusal", e.name)
+	}
+}
+
+func TestConcurrentMigrations(t *testing.T) {
+	// Two PostgreSQL instances starting together migrate one at a time.
+	ctx := context.Background()
+	dsn := testsvc.Postgres(t)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			s, err := OpenPostgres(ctx, dsn)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("OpenPostgres(concurrently) = %v", err)
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct{ driver, target, notWant string }{
+		{"mysql", "x", ""},
+		{DriverSQLite, "", ""},
+		{DriverPostgres, "", ""},
+		{DriverPostgres, "postgres://u:s3cr3t-pw@127.0.0.1:1/db?connect_timeout=1", "s3cr3t-pw"},
+		{DriverPostgres, "::not a dsn s3cr3t-pw", "s3cr3t-pw"},
+	}
+	for _, tt := range tests {
+		s, err := Open(ctx, tt.driver, tt.target)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q, %q) = nil error, want an error", tt.driver, tt.target)
+			continue
+		}
+		if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+			t.Errorf("Open(%q, ...) error = %q, want no password in it", tt.driver, err)
+		}
 	}
 }
 

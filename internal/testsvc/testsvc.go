@@ -6,11 +6,17 @@ package testsvc
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/redis/go-redis/v9"
 )
 
@@ -61,4 +67,60 @@ func Redis(t testing.TB) *redis.Client {
 // tested in parallel do not flush each other's keys: 1..15 by process id.
 func redisDB(t testing.TB) int {
 	return 1 + os.Getpid()%15
+}
+
+// Postgres creates a schema of its own for the test (test_<random>, dropped
+// when the test ends) and returns a DSN whose search_path selects it, so
+// packages tested in parallel do not see each other's tables. It fails the
+// test when PostgreSQL does not answer.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	base := PostgresURL()
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("PostgreSQL at %s: %v", redactURL(base), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		t.Fatalf("PostgreSQL at %s is needed by this test and does not answer (%v): run ./scripts/test.sh, which starts it, or set APIGUARD_TEST_POSTGRES", redactURL(base), err)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	schema := "test_" + hex.EncodeToString(b[:])
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		_ = db.Close()
+		t.Fatalf("PostgreSQL at %s: creating schema %s: %v", redactURL(base), schema, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("PostgreSQL: dropping schema %s: %v", schema, err)
+		}
+		_ = db.Close()
+	})
+	return withSearchPath(base, schema)
+}
+
+// withSearchPath adds search_path=schema to a URL or key=value DSN.
+func withSearchPath(dsn, schema string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if u, err := url.Parse(dsn); err == nil {
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	return dsn + " search_path=" + schema
+}
+
+// redactURL hides a password in a URL DSN.
+func redactURL(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return "the configured DSN"
 }

@@ -1,0 +1,276 @@
+package denylist
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/pipeline"
+	"github.com/apiguard/apiguard/internal/store"
+)
+
+// Actor is the name recorded in the audit log for admin API actions: the
+// admin API has one token today, named "admin".
+const Actor = "admin"
+
+// maxTTL bounds the TTL of a block or lockdown set through the admin API.
+const maxTTL = 366 * 24 * time.Hour
+
+// BlockRequest is the body of POST /api/v1/blocks.
+type BlockRequest struct {
+	// Kind is ip, cidr, key, principal or jti.
+	Kind string `json:"kind"`
+	// Value is the address, prefix, API key id, subject or token id.
+	Value string `json:"value"`
+	// Reason is an operator note.
+	Reason string `json:"reason,omitempty"`
+	// TTL is how long the block lasts, as a Go duration ("1h"); empty
+	// means until removed.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// LockdownRequest is the body of PUT /api/v1/lockdown/{api}.
+type LockdownRequest struct {
+	// Mode is read-only, closed or off.
+	Mode string `json:"mode"`
+	// Reason is an operator note.
+	Reason string `json:"reason,omitempty"`
+	// TTL is how long the lockdown lasts ("30m"); empty means until
+	// lifted.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// apiName is what an API name may be.
+var apiName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// routes registers the denylist, lockdown and audit admin API with add.
+func routes(svc *pipeline.Services, s *state, add func(pattern string, h http.Handler)) {
+	add("POST /api/v1/blocks", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in BlockRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		v, err := canonical(in.Kind, in.Value)
+		if err == nil && len(in.Reason) > maxValueLen {
+			err = fmt.Errorf("reason: must be at most %d bytes", maxValueLen)
+		}
+		if err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		now := svc.Now().UTC()
+		b := store.Block{ID: newID(), Kind: in.Kind, Value: v, Reason: in.Reason, CreatedBy: Actor, Created: now}
+		if b.Expires, err = expiry(now, in.TTL); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if err := s.addBlock(r.Context(), b); err != nil {
+			svc.Logger.Error("denylist: adding block", "error", err)
+			adminError(w, http.StatusServiceUnavailable, "the block could not be stored or shared")
+			return
+		}
+		s.audit(r.Context(), "block.add", b.ID, nil, b)
+		svc.Emit(events.Event{Time: now, Kind: events.KindSystem, Guard: "denylist", Rule: "denylist.block_added",
+			Verdict: events.VerdictAllow, Detail: "blocked " + b.Kind + " (block " + b.ID + ")"})
+		writeJSON(w, http.StatusCreated, b)
+	}))
+	add("GET /api/v1/blocks", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"blocks": nonNil(s.listBlocks())})
+	}))
+	add("DELETE /api/v1/blocks/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if id == "" || len(id) > 64 {
+			adminError(w, http.StatusNotFound, "no such block")
+			return
+		}
+		old, found, err := s.removeBlock(r.Context(), id)
+		if err != nil {
+			svc.Logger.Error("denylist: removing block", "error", err)
+			adminError(w, http.StatusServiceUnavailable, "the block could not be removed everywhere")
+			return
+		}
+		if !found {
+			adminError(w, http.StatusNotFound, "no such block")
+			return
+		}
+		s.audit(r.Context(), "block.remove", id, old, nil)
+		svc.Emit(events.Event{Time: svc.Now(), Kind: events.KindSystem, Guard: "denylist", Rule: "denylist.block_removed",
+			Verdict: events.VerdictAllow, Detail: "block " + id + " removed"})
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	add("GET /api/v1/lockdown", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"lockdowns": nonNil(s.listLockdowns())})
+	}))
+	add("PUT /api/v1/lockdown/{api}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api := r.PathValue("api")
+		if !apiName.MatchString(api) {
+			adminError(w, http.StatusBadRequest, "the API name must be 1 to 64 letters, digits, '.', '_' or '-'")
+			return
+		}
+		var in LockdownRequest
+		if !decode(w, r, &in) {
+			return
+		}
+		switch in.Mode {
+		case ModeReadOnly, ModeClosed, ModeOff:
+		default:
+			adminError(w, http.StatusBadRequest, "mode must be read-only, closed or off")
+			return
+		}
+		if in.Mode != ModeOff && !s.knowsAPI(api) {
+			adminError(w, http.StatusNotFound, "no API of that name is configured")
+			return
+		}
+		if len(in.Reason) > maxValueLen {
+			adminError(w, http.StatusBadRequest, fmt.Sprintf("reason: must be at most %d bytes", maxValueLen))
+			return
+		}
+		now := svc.Now().UTC()
+		l := store.Lockdown{API: api, Mode: in.Mode, Reason: in.Reason, CreatedBy: Actor, Created: now}
+		var err error
+		if l.Expires, err = expiry(now, in.TTL); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		old, err := s.setLockdown(r.Context(), l)
+		if err != nil {
+			svc.Logger.Error("denylist: setting lockdown", "error", err)
+			adminError(w, http.StatusServiceUnavailable, "the lockdown could not be stored or shared")
+			return
+		}
+		var before, after any
+		if old.API != "" {
+			before = old
+		}
+		rule := "denylist.lockdown_set"
+		if l.Mode == ModeOff {
+			rule = "denylist.lockdown_lifted"
+			l = store.Lockdown{API: api, Mode: ModeOff, Created: now}
+		} else {
+			after = l
+		}
+		s.audit(r.Context(), "lockdown.set", api, before, after)
+		svc.Emit(events.Event{Time: now, Kind: events.KindSystem, API: api, Guard: "denylist", Rule: rule,
+			Verdict: events.VerdictAllow, Detail: "lockdown of " + api + ": " + l.Mode})
+		writeJSON(w, http.StatusOK, l)
+	}))
+	add("GET /api/v1/audit", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var before int64
+		limit := store.DefaultLimit
+		for name, vs := range q {
+			if len(vs) != 1 {
+				adminError(w, http.StatusBadRequest, "parameter "+strconv.Quote(name)+" must be given once")
+				return
+			}
+			n, err := strconv.ParseInt(vs[0], 10, 64)
+			switch name {
+			case "before":
+				if err != nil || n < 1 {
+					adminError(w, http.StatusBadRequest, `parameter "before" must be a positive entry id`)
+					return
+				}
+				before = n
+			case "limit":
+				if err != nil || n < 1 || n > store.MaxLimit {
+					adminError(w, http.StatusBadRequest, fmt.Sprintf(`parameter "limit" must be an integer from 1 to %d`, store.MaxLimit))
+					return
+				}
+				limit = int(n)
+			default:
+				adminError(w, http.StatusBadRequest, "parameter "+strconv.Quote(name)+" is not a known parameter")
+				return
+			}
+		}
+		if s.is == nil {
+			adminError(w, http.StatusServiceUnavailable, "the store is not enabled")
+			return
+		}
+		es, err := s.is.Audit(r.Context(), before, limit)
+		if err != nil {
+			svc.Logger.Error("denylist: reading audit log", "error", err)
+			adminError(w, http.StatusServiceUnavailable, "the store did not answer")
+			return
+		}
+		next := ""
+		if len(es) == limit {
+			next = strconv.FormatInt(es[len(es)-1].ID, 10)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"entries": es, "next": next})
+	}))
+}
+
+// audit records an admin action in the store's audit log and as an event.
+// A failure to record is logged: the action itself has happened.
+func (s *state) audit(ctx context.Context, action, target string, before, after any) {
+	e := store.AuditEntry{Time: s.svc.Now().UTC(), Actor: Actor, Action: action, Target: target}
+	if before != nil {
+		b, _ := json.Marshal(before)
+		e.Before = string(b)
+	}
+	if after != nil {
+		b, _ := json.Marshal(after)
+		e.After = string(b)
+	}
+	if s.is != nil {
+		if err := s.is.AppendAudit(ctx, e); err != nil {
+			s.svc.Logger.Error("denylist: recording audit entry", "action", action, "error", err)
+		}
+	}
+	s.svc.Logger.Info("admin action", "actor", e.Actor, "action", action, "target", target)
+}
+
+// expiry returns now + ttl, or the zero time for an empty ttl.
+func expiry(now time.Time, ttl string) (time.Time, error) {
+	if ttl == "" {
+		return time.Time{}, nil
+	}
+	d, err := time.ParseDuration(ttl)
+	if err != nil || d <= 0 || d > maxTTL {
+		return time.Time{}, errors.New("ttl: must be a positive duration such as 1h, at most 8784h")
+	}
+	return now.Add(d), nil
+}
+
+// decode reads a small JSON body strictly; it answers 400 and returns
+// false on failure.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		adminError(w, http.StatusBadRequest, "the body must be a JSON object with the documented fields")
+		return false
+	}
+	return true
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func adminError(w http.ResponseWriter, status int, detail string) {
+	pipeline.WriteProblem(w, pipeline.Problem{Type: pipeline.ProblemTypeBase + "admin.denylist", Status: status, Title: http.StatusText(status), Detail: detail})
+}
