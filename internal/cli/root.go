@@ -42,6 +42,7 @@ admin API. Run "apiguard serve" to protect the bundled demo API.`,
 	root.AddCommand(newServeCmd(), newConfigCmd(), newVersionCmd(), newDemobankCmd())
 	root.AddCommand(newKeysCmd())
 	root.AddCommand(newAdminCmd())
+	root.AddCommand(newAuditCmd())
 	return root
 }
 

@@ -69,6 +69,9 @@ type Finding struct {
 	Reproduce string `json:"reproduce,omitempty"`
 	// Remediation says how to fix it, with apiguard or in the API.
 	Remediation string `json:"remediation,omitempty"`
+	// Fix is the apiguard setting (an x-apiguard extension or a config
+	// section) that closes the finding, for `audit --fix-suggestions`.
+	Fix string `json:"fix,omitempty"`
 }
 
 // Report is the result of one scan or audit run.
@@ -97,4 +100,6 @@ type Check struct {
 	Category    string   `json:"category,omitempty"`
 	Severity    Severity `json:"severity,omitempty"`
 	Description string   `json:"description,omitempty"`
+	// Remediation says how to fix what the check finds.
+	Remediation string `json:"remediation,omitempty"`
 }
