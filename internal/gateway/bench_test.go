@@ -58,6 +58,26 @@ func BenchmarkBareReverseProxy(b *testing.B) {
 	runProxyBench(b, rp)
 }
 
+// BenchmarkBareReverseProxyPooled is the stricter baseline: the bare proxy
+// with the same copy-buffer pool the gateway uses.
+func BenchmarkBareReverseProxyPooled(b *testing.B) {
+	up := benchUpstream(b)
+	cfg, err := config.Parse([]byte("apis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	target, _ := url.Parse(up.URL)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+		},
+		Transport:  NewTransport(cfg.APIs[0].Upstream, nil),
+		BufferPool: bufferPool{},
+	}
+	runProxyBench(b, rp)
+}
+
 func BenchmarkGatewayProxy(b *testing.B) {
 	up := benchUpstream(b)
 	cfg, err := config.Parse([]byte("admin: {listen: \"off\"}\napis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })

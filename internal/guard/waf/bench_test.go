@@ -3,6 +3,8 @@ package waf
 import (
 	"context"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -110,6 +112,48 @@ Include @owasp_crs/REQUEST-*.conf
 				_, _ = tx.ProcessRequestBody()
 				tx.ProcessLogging()
 				_ = tx.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkGuardFresh is the guard on requests whose free-text values
+// differ on every iteration (a search term, a 1 KiB JSON body's texts),
+// so the per-value memo cannot answer: the prefilter's cost on text it
+// has not seen.
+func BenchmarkGuardFresh(b *testing.B) {
+	g := guardForTest(b)
+	words := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett"}
+	text := func(i int) string {
+		return words[i%10] + " " + words[(i/10)%10] + " " + words[(i/100)%10] + " " + strconv.Itoa(i)
+	}
+	cases := []struct {
+		name string
+		req  func(i int) benchReq
+	}{
+		{"GET_search", func(i int) benchReq {
+			return benchReq{"", "GET", "/api/v1/search?q=" + url.QueryEscape(text(i)), "", ""}
+		}},
+		{"POST_1KiB", func(i int) benchReq {
+			r := strings.NewReplacer("Dinner with Anna", "Dinner with "+text(i), "nothing special", text(i+1),
+				"Split three ways", "Split "+text(i+2), "second note", "note "+text(i+3))
+			return benchReq{"", "POST", "/api/v1/transfers", "application/json", r.Replace(benchJSON)}
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				q := c.req(i + 1000*b.N)
+				r := newBenchRequest(q).r
+				x := pipeline.NewExchange()
+				x.Request, x.Path = r, r.URL.Path
+				x.Operation, x.PathParams, _ = g.spec.Match(r.Method, r.URL.Path, x.PathParams)
+				v, err := g.Request(context.Background(), x)
+				if err != nil || v.Action != pipeline.Continue {
+					b.Fatalf("Request(%s) = %v, %v, want a pass", c.name, v, err)
+				}
+				x.Release()
 			}
 		})
 	}

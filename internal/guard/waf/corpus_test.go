@@ -77,8 +77,8 @@ func TestCorpus(t *testing.T) {
 	cases := loadCorpus(t)
 	type cell struct{ n, hit int }
 	table := map[string]*cell{}
-	var tp, attacks, fp, benign, fast int
-	for _, c := range cases {
+	var tp, attacks, fp, benign, fast, checked int
+	for idx, c := range cases {
 		x := exchangeFor(g, c)
 		v, err := g.Request(context.Background(), x)
 		x.Release()
@@ -109,7 +109,12 @@ func TestCorpus(t *testing.T) {
 				t.Logf("false positive %s: %s %s %.80q: %s %s", c.Place, c.Method, c.Path, c.Body, v.Rule, v.Detail)
 			}
 		}
-		// Differential check of the prefilter against Coraza.
+		// Differential check of the prefilter against Coraza (under the
+		// race detector, where Coraza is slow, on every 8th case).
+		if raceEnabled && idx%8 != 0 {
+			continue
+		}
+		checked++
 		x = exchangeFor(g, c)
 		full := g.fullOnly(x)
 		fastOnly := g.fastDecided(x)
@@ -134,8 +139,8 @@ func TestCorpus(t *testing.T) {
 	}
 	tpr := 100 * float64(tp) / float64(attacks)
 	fpr := 100 * float64(fp) / float64(benign)
-	fmt.Fprintf(&b, "\nattacks %d, detected %d (TP %.1f %%); legitimate %d, flagged %d (FP %.2f %%); decided by the prefilter without Coraza: %d of %d\n",
-		attacks, tp, tpr, benign, fp, fpr, fast, len(cases))
+	fmt.Fprintf(&b, "\nattacks %d, detected %d (TP %.1f %%); legitimate %d, flagged %d (FP %.2f %%); decided by the prefilter without Coraza: %d of %d checked against Coraza\n",
+		attacks, tp, tpr, benign, fp, fpr, fast, checked)
 	t.Log(b.String())
 	if tpr < 95 {
 		t.Errorf("true-positive rate = %.1f %%, want >= 95 %%", tpr)

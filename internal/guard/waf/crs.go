@@ -8,8 +8,10 @@ import (
 	"regexp/syntax"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
+	"rsc.io/binaryregexp"
 )
 
 // crsRule is one scoring rule of the loaded rule set, as apiguard's
@@ -32,10 +34,14 @@ type crsLink struct {
 	transforms []string
 	multiMatch bool // the operator runs after every transformation
 
-	re    *regexp.Regexp
-	pm    ahocorasick.AhoCorasick
-	pmOK  bool
-	bytes [256]bool // validateByteRange: allowed bytes
+	re   *regexp.Regexp
+	gate *litGate             // required literals of re; nil when none are known
+	bre  *binaryregexp.Regexp // patterns Coraza matches on bytes
+	// re restricted to values over sigma and over sigma0 (nil: unknown).
+	onSigma, onSigma0 *restricted
+	pm                ahocorasick.AhoCorasick
+	pmOK              bool
+	bytes             [256]bool // validateByteRange: allowed bytes
 
 	// sigmaLive is false when no string over the prefilter alphabet can
 	// make this link match (decided statically at load).
@@ -43,6 +49,10 @@ type crsLink struct {
 	// value is true when the link reads a per-value collection.
 	value bool
 }
+
+// binaryPattern finds the \xNN escapes above 0x7f that make Coraza match
+// a pattern on bytes (binaryregexp) instead of UTF-8 text.
+var binaryPattern = regexp.MustCompile(`\\x(?:[89a-fA-F][0-9a-fA-F]|\{[0-9a-fA-F]{2,}\})`)
 
 // valueCollections are the collections the prefilter models: values
 // that come from the request's parameters, names, headers, cookies and
@@ -218,11 +228,28 @@ func (l *crsLink) compile(files fs.FS, dir string) error {
 		if strings.Contains(l.arg, "%{") {
 			return nil // macro: modelled as always live
 		}
-		re, err := regexp.Compile("(?s)" + l.arg)
+		if binaryPattern.MatchString(l.arg) || !utf8.ValidString(l.arg) {
+			// Coraza matches such patterns on bytes (binaryregexp),
+			// without its usual flags: so does the prefilter.
+			bre, err := binaryregexp.Compile(l.arg)
+			if err == nil {
+				l.bre = bre
+			}
+			return nil
+		}
+		// Coraza compiles @rx with (?sm) (dot-all and multi-line).
+		re, err := regexp.Compile("(?sm)" + l.arg)
 		if err != nil {
 			return nil // Coraza would refuse it at load; leave the link opaque
 		}
 		l.re = re
+		l.gate, _ = newLitGate("(?sm)" + l.arg)
+		if r, ok := restrictRegexp("(?sm)"+l.arg, &sigma); ok {
+			l.onSigma = &r
+		}
+		if r, ok := restrictRegexp("(?sm)"+l.arg, &sigma0); ok {
+			l.onSigma0 = &r
+		}
 	case "pm", "pmFromFile":
 		var words []string
 		if l.op == "pm" {
@@ -310,10 +337,14 @@ func (l *crsLink) analyse() {
 	}
 	switch l.op {
 	case "rx":
-		if l.re == nil {
+		expr := "(?sm)" + l.arg
+		switch {
+		case l.bre != nil:
+			expr = l.arg
+		case l.re == nil:
 			return
 		}
-		re, err := syntax.Parse("(?s)"+l.arg, syntax.Perl)
+		re, err := syntax.Parse(expr, syntax.Perl)
 		if err != nil {
 			return
 		}

@@ -21,36 +21,49 @@ const (
 // over sigma. It implements the transformations exactly where they are
 // not the identity on sigma and answers maybe for anything it cannot
 // decide, so a "no" is exact.
-func (l *crsLink) evalValue(v string) tri {
+func (l *crsLink) evalValue(sc *scan, v string) tri {
 	if l.multiMatch {
-		// multiMatch: the operator sees the value after every step.
-		if r := l.operate(v); r != no {
+		// multiMatch: the operator sees the value after every step (the
+		// same string twice gives the same answer: run it once).
+		if r := l.operate(sc, v); r != no {
 			return r
 		}
+		for _, t := range l.transforms {
+			nv, ok := transform(t, v)
+			if !ok {
+				return maybe
+			}
+			if nv != v {
+				if r := l.operate(sc, nv); r != no {
+					return r
+				}
+			}
+			v = nv
+		}
+		return no
 	}
 	for _, t := range l.transforms {
 		var ok bool
 		if v, ok = transform(t, v); !ok {
 			return maybe
 		}
-		if l.multiMatch {
-			if r := l.operate(v); r != no {
-				return r
-			}
-		}
 	}
-	return l.operate(v)
+	return l.operate(sc, v)
 }
 
 // operate applies the link's operator (and negation) to a value.
-func (l *crsLink) operate(v string) tri {
+func (l *crsLink) operate(sc *scan, v string) tri {
 	var m bool
 	switch l.op {
 	case "rx":
+		if l.bre != nil {
+			m = l.bre.MatchString(v)
+			break
+		}
 		if l.re == nil {
 			return maybe
 		}
-		m = l.re.MatchString(v)
+		m = l.rxMatch(sc, v)
 	case "pm", "pmFromFile":
 		if !l.pmOK {
 			return maybe
@@ -94,102 +107,74 @@ func (l *crsLink) operate(v string) tri {
 	return no
 }
 
+// rxMatch runs the link's regexp on v: the form restricted to the
+// smallest alphabet v is over, behind its literal gate.
+func (l *crsLink) rxMatch(sc *scan, v string) bool {
+	re, gate := l.re, l.gate
+	if r := l.onSigma0; r != nil && inAlphabet(v, &sigma0) {
+		re, gate = r.re, r.gate
+	} else if r := l.onSigma; r != nil && inAlphabet(v, &sigma) {
+		re, gate = r.re, r.gate
+	}
+	if re == nil {
+		return false
+	}
+	return (gate == nil || sc.mayPass(gate, v)) && re.MatchString(v)
+}
+
 // transform applies one CRS transformation to a value that started over
 // sigma. ok is false when the result cannot be computed exactly here.
 func transform(t, v string) (string, bool) {
 	switch t {
-	case "urlDecodeUni", "urlDecode":
+	case "urlDecodeUni":
+		return urlDecodeUniExact(v)
+	case "urlDecode":
 		return v, !strings.ContainsAny(v, "%+")
 	case "htmlEntityDecode":
 		return v, !strings.Contains(v, "&")
-	case "jsDecode", "cssDecode", "escapeSeqDecode":
+	case "jsDecode":
+		return jsDecodeExact(v), true
+	case "cssDecode", "escapeSeqDecode":
 		return v, !strings.Contains(v, `\`)
 	case "utf8toUnicode":
-		for i := 0; i < len(v); i++ {
-			if v[i] >= 0x80 {
-				return v, false
-			}
-		}
-		return v, true
+		return utf8ToUnicodeExact(v), true
 	case "removeNulls":
 		return strings.ReplaceAll(v, "\x00", ""), true
 	case "lowercase":
 		return strings.ToLower(v), true
 	case "compressWhitespace":
-		return compressSpaces(v), true
+		return compressWhitespaceExact(v), true
 	case "removeWhitespace":
-		return strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' {
-				return -1
-			}
-			return r
-		}, v), !strings.ContainsRune(v, 0xa0)
+		return removeWhitespaceExact(v), true
 	case "replaceComments":
-		return v, !strings.Contains(v, "/*") && !strings.Contains(v, "*/")
+		return replaceCommentsExact(v), true
 	case "removeCommentsChar":
-		if strings.ContainsAny(v, "/*<>#") {
-			return v, false
-		}
-		return strings.ReplaceAll(v, "--", ""), !strings.Contains(strings.ReplaceAll(v, "--", ""), "--")
-	case "normalizePath", "normalizePathWin":
-		return v, v != "" && !strings.ContainsAny(v, `/\`) && v != "." && v != ".."
+		return removeCommentsCharExact(v), true
+	case "normalizePath":
+		return normalisePathExact(v), true
+	case "normalizePathWin":
+		return normalisePathWinExact(v), true
 	case "cmdLine":
-		return cmdLine(v), !strings.ContainsAny(v, "\t\n\r")
+		return cmdLineExact(v), true
 	case "length":
 		return strconv.Itoa(len(v)), true
 	case "base64Decode":
 		return base64Decode(v), true
 	case "trim":
-		return strings.TrimSpace(v), true
+		return strings.TrimSpace(v), asciiNoCtl(v)
 	}
 	return v, false
 }
 
-// compressSpaces is t:compressWhitespace on a string whose only
-// whitespace is the space: runs become one space.
-func compressSpaces(v string) string {
-	if !strings.Contains(v, "  ") {
-		return v
-	}
-	b := make([]byte, 0, len(v))
+// asciiNoCtl reports whether v is printable ASCII (the only whitespace
+// is the space), where compressSpaces and cmdLine are exact.
+func asciiNoCtl(v string) bool {
 	for i := 0; i < len(v); i++ {
-		if v[i] == ' ' && i > 0 && v[i-1] == ' ' {
-			continue
-		}
-		b = append(b, v[i])
-	}
-	return string(b)
-}
-
-// cmdLine is Coraza's t:cmdLine restricted to inputs without tabs or
-// line breaks.
-func cmdLine(in string) string {
-	out := make([]byte, 0, len(in))
-	space := false
-	for i := 0; i < len(in); i++ {
-		a := in[i]
-		switch a {
-		case '"', '\'', '\\', '^':
-		case ' ', ',', ';':
-			if !space {
-				out = append(out, ' ')
-				space = true
-			}
-		case '/', '(':
-			if space {
-				out = out[:len(out)-1]
-			}
-			space = false
-			out = append(out, a)
-		default:
-			if 'A' <= a && a <= 'Z' {
-				a += 'a' - 'A'
-			}
-			out = append(out, a)
-			space = false
+		if v[i] < 0x20 || v[i] >= 0x7f {
+			return false
 		}
 	}
-	return string(out)
+	return true
 }
 
 // base64Decode is Coraza's strict t:base64Decode: it stops at padding,

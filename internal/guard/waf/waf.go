@@ -74,14 +74,24 @@ type Guard struct {
 	rules map[int]*crsRule
 	// Prefilter links by the collection they read.
 	argLinks, pathLinks, nameLinks, cookieLinks, allHeaderLinks []*crsLink
-	headerLinks                                                 map[string][]*crsLink
-	pl                                                          int
-	threshold                                                   int
-	observe                                                     bool
-	libinj                                                      bool
-	excl                                                        []exclusion
-	spec                                                        *openapi.Spec
-	pins                                                        map[*openapi.Operation]*opPins
+	// anyArgLinks and anyNameLinks are every value link reading
+	// arguments or argument names, for values outside sigma.
+	anyArgLinks, anyNameLinks []*crsLink
+	// gates is the literal automaton of every regexp's gate.
+	gates       *gateSet
+	headerLinks map[string][]*crsLink
+	pl          int
+	threshold   int
+	observe     bool
+	libinj      bool
+	excl        []exclusion
+	spec        *openapi.Spec
+	pins        map[*openapi.Operation]*opPins
+	// valueMemo remembers the prefilter's answer for short argument
+	// values and names (they repeat: JSON keys, codes, labels); it is a
+	// pure function of the rule set and the value.
+	valueMemo  sync.Map
+	valueMemoN atomic.Int64
 	// headerMemo remembers the prefilter's answer for header values
 	// (tokens, hosts repeat), bounded like the envelope cache.
 	headerMemo  sync.Map
@@ -223,6 +233,17 @@ func (g *Guard) loadPrefilter(extra string) error {
 	}
 	all = append(all, rs...)
 	g.headerLinks = map[string][]*crsLink{}
+	var gates []*litGate
+	for _, r := range all {
+		for _, l := range r.links {
+			for _, gt := range []*litGate{l.gate, l.onSigma.gateOf(), l.onSigma0.gateOf()} {
+				if gt != nil {
+					gates = append(gates, gt)
+				}
+			}
+		}
+	}
+	g.gates = newGateSet(gates)
 	for _, r := range all {
 		if r.id != 0 {
 			g.rules[r.id] = r
@@ -232,7 +253,7 @@ func (g *Guard) loadPrefilter(extra string) error {
 		}
 		for _, l := range r.links {
 			l.analyse()
-			if !l.value || !l.sigmaLive {
+			if !l.value {
 				continue
 			}
 			var args, path, names, cookies bool
@@ -248,6 +269,9 @@ func (g *Guard) loadPrefilter(extra string) error {
 				case "REQUEST_COOKIES", "REQUEST_COOKIES_NAMES":
 					cookies = true
 				case "REQUEST_HEADERS":
+					if !l.sigmaLive {
+						break
+					}
 					if key == "" {
 						g.allHeaderLinks = appendOnce(g.allHeaderLinks, l)
 					} else {
@@ -255,6 +279,15 @@ func (g *Guard) loadPrefilter(extra string) error {
 						g.headerLinks[k] = appendOnce(g.headerLinks[k], l)
 					}
 				}
+			}
+			if args {
+				g.anyArgLinks = append(g.anyArgLinks, l)
+			}
+			if names {
+				g.anyNameLinks = append(g.anyNameLinks, l)
+			}
+			if !l.sigmaLive {
+				continue
 			}
 			if args {
 				g.argLinks = append(g.argLinks, l)
@@ -331,12 +364,13 @@ func (g *Guard) Request(_ context.Context, x *pipeline.Exchange) (pipeline.Verdi
 			if i.col != "ARGS_GET" && i.col != "ARGS_POST" {
 				continue
 			}
-			if ok, fp := libinjection.IsSQLi(i.value); ok {
-				if v, hit := g.libinjectionHit(x, "sqli", i, fp); hit {
+			li := g.libinjection(i.value)
+			if li.sqli {
+				if v, hit := g.libinjectionHit(x, "sqli", i, li.fp); hit {
 					return v, nil
 				}
 			}
-			if libinjection.IsXSS(i.value) {
+			if li.xss {
 				if v, hit := g.libinjectionHit(x, "xss", i, ""); hit {
 					return v, nil
 				}
@@ -465,7 +499,10 @@ func (g *Guard) keyValue(name, v string) string {
 		return c.(string)
 	}
 	out := v
-	if residual(g.allHeaderLinks, v) == no && residual(g.headerLinks[name], v) == no {
+	sc := g.gates.get()
+	cleared := residual(sc, g.allHeaderLinks, v) == no && residual(sc, g.headerLinks[name], v) == no
+	g.gates.put(sc)
+	if cleared {
 		out = "v"
 	}
 	if g.headerMemoN.Add(1) > maxEnvelopes {
@@ -497,34 +534,89 @@ func optionalCheck(r *crsRule) bool {
 	return false
 }
 
-// allClean reports whether the prefilter clears every input.
+// allClean reports whether the prefilter clears every input: its value
+// and the argument name Coraza would see for it.
 func (g *Guard) allClean(in []input) bool {
+	sc := g.gates.get()
+	defer g.gates.put(sc)
 	for _, i := range in {
-		if !inSigma(i.value) {
+		if !g.clean(sc, i.col, i.value) {
 			return false
 		}
-		var links []*crsLink
 		switch i.col {
-		case "ARGS_GET_NAMES", "ARGS_POST_NAMES":
-			links = g.nameLinks
-		case "REQUEST_COOKIES", "REQUEST_COOKIES_NAMES":
-			links = g.cookieLinks
-		case "ARGS_PATH", "REQUEST_FILENAME":
-			links = g.pathLinks
-		default:
-			links = g.argLinks
-		}
-		if residual(links, i.value) != no {
-			return false
+		case "ARGS_POST", "ARGS_GET":
+			if !g.clean(sc, "ARGS_POST_NAMES", i.name) {
+				return false
+			}
+		case "ARGS_PATH":
+			if !g.clean(sc, "ARGS_POST_NAMES", "path."+i.name) {
+				return false
+			}
 		}
 	}
 	return true
 }
 
+// clean reports whether no rule reading col can match v. Values over
+// sigma are checked against the sigma-live links; other argument values
+// and names against every link reading them, with the transformations
+// computed as Coraza does (any it cannot compute answers "maybe").
+func (g *Guard) clean(sc *scan, col, v string) bool {
+	if len(v) > maxMemoValue {
+		return g.cleanNow(sc, col, v)
+	}
+	k := memoKey{col, v}
+	if c, ok := g.valueMemo.Load(k); ok {
+		return c.(bool)
+	}
+	c := g.cleanNow(sc, col, v)
+	if g.valueMemoN.Add(1) > maxValueMemo {
+		g.valueMemo.Clear()
+		g.valueMemoN.Store(0)
+	}
+	g.valueMemo.Store(k, c)
+	return c
+}
+
+// memoKey is a value and the collection it was checked for.
+type memoKey struct{ col, v string }
+
+// maxMemoValue is the longest value the memo keeps; maxValueMemo bounds
+// its entries (it is cleared when full).
+const (
+	maxMemoValue = 128
+	maxValueMemo = 16384
+)
+
+func (g *Guard) cleanNow(sc *scan, col, v string) bool {
+	var links []*crsLink
+	sig := inSigma(v)
+	switch col {
+	case "ARGS_GET_NAMES", "ARGS_POST_NAMES":
+		links = g.nameLinks
+		if !sig {
+			links = g.anyNameLinks
+		}
+	case "REQUEST_COOKIES", "REQUEST_COOKIES_NAMES":
+		links = g.cookieLinks
+	case "ARGS_PATH", "REQUEST_FILENAME":
+		links = g.pathLinks
+	default:
+		links = g.argLinks
+		if !sig && col == "ARGS_POST" {
+			links = g.anyArgLinks
+		}
+	}
+	if !sig && (col != "ARGS_POST" && col != "ARGS_POST_NAMES" && col != "ARGS_GET_NAMES") {
+		return false
+	}
+	return residual(sc, links, v) == no
+}
+
 // residual runs sigma-live links on a sigma string.
-func residual(links []*crsLink, v string) tri {
+func residual(sc *scan, links []*crsLink, v string) tri {
 	for _, l := range links {
-		if t := l.evalValue(v); t != no {
+		if t := l.evalValue(sc, v); t != no {
 			return t
 		}
 	}
@@ -725,6 +817,38 @@ func (g *Guard) block(rule string, status int, title, detail string) pipeline.Ve
 		v.Action = pipeline.Observe
 	}
 	return v
+}
+
+// libOpinion is libinjection's answer for one value.
+type libOpinion struct {
+	sqli, xss bool
+	fp        string
+}
+
+// libinjection asks libinjection about v; answers for short values are
+// remembered in the value memo (they are pure functions of v).
+func (g *Guard) libinjection(v string) libOpinion {
+	if len(v) > maxMemoValue {
+		return libOpinionOf(v)
+	}
+	k := memoKey{"libinjection", v}
+	if c, ok := g.valueMemo.Load(k); ok {
+		return c.(libOpinion)
+	}
+	o := libOpinionOf(v)
+	if g.valueMemoN.Add(1) > maxValueMemo {
+		g.valueMemo.Clear()
+		g.valueMemoN.Store(0)
+	}
+	g.valueMemo.Store(k, o)
+	return o
+}
+
+func libOpinionOf(v string) libOpinion {
+	var o libOpinion
+	o.sqli, o.fp = libinjection.IsSQLi(v)
+	o.xss = libinjection.IsXSS(v)
+	return o
 }
 
 // libinjectionHit blocks on libinjection's opinion unless an exclusion
