@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/apiguard/apiguard/internal/config"
+	"github.com/apiguard/apiguard/internal/events"
 )
 
 // The gateway's cost per request beyond a bare httputil.ReverseProxy with
@@ -85,6 +86,25 @@ func BenchmarkGatewayProxy(b *testing.B) {
 		b.Fatal(err)
 	}
 	g, err := New(&config.Loaded{Config: cfg}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(g.Close)
+	runProxyBench(b, g)
+}
+
+// BenchmarkGatewayProxyRecorded adds what production adds: the access log
+// (to io.Discard) and the Prometheus metrics.
+func BenchmarkGatewayProxyRecorded(b *testing.B) {
+	up := benchUpstream(b)
+	cfg, err := config.Parse([]byte("admin: {listen: \"off\"}\napis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := events.NewMetrics()
+	rec := events.NewRecorder(events.RecorderOptions{AccessLog: io.Discard, Metrics: m})
+	b.Cleanup(func() { _ = rec.Close() })
+	g, err := New(&config.Loaded{Config: cfg}, Options{Recorder: rec, Metrics: m})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -431,3 +431,17 @@ func TestSubrequest(t *testing.T) {
 		t.Error("a subrequest made a subrequest")
 	}
 }
+
+// The body cap is resource consumption (API4), refused by the gateway.
+func TestBodyLimitEvent(t *testing.T) {
+	up := echoUpstream(t, "a")
+	tg := startGateway(t, oneAPI, map[string]string{"UP0": up.URL})
+	resp, body := raw(t, tg.addr, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n"+strings.Repeat("a", 4096))
+	if resp == nil || resp.StatusCode != 413 {
+		t.Fatalf("oversized body = %v %s, want 413", resp, body)
+	}
+	evs := tg.rec.eventsWithRule("limits.body_too_large")
+	if len(evs) != 1 || evs[0].Category != "API4" || evs[0].Guard != "gateway" {
+		t.Errorf("events = %+v, want one limits.body_too_large by gateway in API4", evs)
+	}
+}

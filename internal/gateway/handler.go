@@ -280,8 +280,12 @@ func (g *Gateway) reject(w *statusWriter, rq *request, rej *normalize.Rejection)
 		// request from it.
 		w.Header().Set("Connection", "close")
 	}
-	rq.x.Decisions = append(rq.x.Decisions, pipeline.Decision{Guard: "normalize", Mode: pipeline.Enforce,
-		Verdict: pipeline.Verdict{Action: pipeline.Block, Status: rej.Status, Rule: rej.Rule, Category: "API8", Title: rej.Title}})
+	guard, category := "normalize", "API8"
+	if strings.HasPrefix(rej.Rule, "limits.") { // the core's body cap: resource consumption
+		guard, category = "gateway", "API4"
+	}
+	rq.x.Decisions = append(rq.x.Decisions, pipeline.Decision{Guard: guard, Mode: pipeline.Enforce,
+		Verdict: pipeline.Verdict{Action: pipeline.Block, Status: rej.Status, Rule: rej.Rule, Category: category, Title: rej.Title}})
 	g.block(w, rq, &rq.x.Decisions[len(rq.x.Decisions)-1])
 }
 
