@@ -42,49 +42,44 @@ func runProxyBench(b *testing.B, h http.Handler) {
 	})
 }
 
-func BenchmarkBareReverseProxy(b *testing.B) {
-	up := benchUpstream(b)
-	cfg, err := config.Parse([]byte("apis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })
+// benchConfig is a one-API config (admin off) in front of up.
+func benchConfig(b *testing.B, up string) *config.Config {
+	cfg, err := config.Parse([]byte("admin: {listen: \"off\"}\napis:\n  - name: a\n    upstream: {urls: [\""+up+"\"]}\n"), func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)
 	}
-	target, _ := url.Parse(up.URL)
-	rp := &httputil.ReverseProxy{
+	return cfg
+}
+
+// bareProxy is a bare httputil.ReverseProxy with the gateway's transport
+// settings for up, and pool as its BufferPool (nil: none).
+func bareProxy(b *testing.B, up string, pool httputil.BufferPool) *httputil.ReverseProxy {
+	target, _ := url.Parse(up)
+	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.SetXForwarded()
 		},
-		Transport: NewTransport(cfg.APIs[0].Upstream, nil),
+		Transport:  NewTransport(benchConfig(b, up).APIs[0].Upstream, nil),
+		BufferPool: pool,
 	}
-	runProxyBench(b, rp)
+}
+
+func BenchmarkBareReverseProxy(b *testing.B) {
+	up := benchUpstream(b)
+	runProxyBench(b, bareProxy(b, up.URL, nil))
 }
 
 // BenchmarkBareReverseProxyPooled is the stricter baseline: the bare proxy
 // with the same copy-buffer pool the gateway uses.
 func BenchmarkBareReverseProxyPooled(b *testing.B) {
 	up := benchUpstream(b)
-	cfg, err := config.Parse([]byte("apis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	target, _ := url.Parse(up.URL)
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.SetXForwarded()
-		},
-		Transport:  NewTransport(cfg.APIs[0].Upstream, nil),
-		BufferPool: bufferPool{},
-	}
-	runProxyBench(b, rp)
+	runProxyBench(b, bareProxy(b, up.URL, bufferPool{}))
 }
 
 func BenchmarkGatewayProxy(b *testing.B) {
 	up := benchUpstream(b)
-	cfg, err := config.Parse([]byte("admin: {listen: \"off\"}\napis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := benchConfig(b, up.URL)
 	g, err := New(&config.Loaded{Config: cfg}, Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -97,10 +92,7 @@ func BenchmarkGatewayProxy(b *testing.B) {
 // (to io.Discard) and the Prometheus metrics.
 func BenchmarkGatewayProxyRecorded(b *testing.B) {
 	up := benchUpstream(b)
-	cfg, err := config.Parse([]byte("admin: {listen: \"off\"}\napis:\n  - name: a\n    upstream: {urls: [\""+up.URL+"\"]}\n"), func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := benchConfig(b, up.URL)
 	m := events.NewMetrics()
 	rec := events.NewRecorder(events.RecorderOptions{AccessLog: io.Discard, Metrics: m})
 	b.Cleanup(func() { _ = rec.Close() })
