@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -23,35 +22,26 @@ type keysFlags struct {
 	dataDir string
 }
 
-// openKeyStore opens the SQLite store of --data-dir, or of the config's
-// data_dir / store.path.
-func (f keysFlags) open(ctx context.Context) (*store.SQLite, error) {
-	path := ""
+// open opens the store of --data-dir (SQLite), or the store the config
+// names (SQLite or PostgreSQL), exactly as `apiguard serve` opens it.
+func (f keysFlags) open(ctx context.Context) (store.DB, error) {
 	switch {
 	case f.dataDir != "":
-		path = filepath.Join(f.dataDir, "apiguard.db")
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("--data-dir: %w", err)
+		}
+		cfg := &config.Loaded{Config: config.Default()}
+		cfg.DataDir = abs
+		return openStore(ctx, cfg)
 	case f.config != "":
 		cfg, err := config.Load(f.config)
 		if err != nil {
 			return nil, err
 		}
-		path = cfg.Store.Path
-		if path == "" {
-			dir := cfg.DataDir
-			if !filepath.IsAbs(dir) {
-				dir = filepath.Join(cfg.Dir, dir)
-			}
-			path = filepath.Join(dir, "apiguard.db")
-		} else if !filepath.IsAbs(path) {
-			path = filepath.Join(cfg.Dir, path)
-		}
-	default:
-		return nil, errors.New("give --data-dir or --config")
+		return openStore(ctx, cfg)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("data_dir: %w", err)
-	}
-	return store.OpenSQLite(ctx, path)
+	return nil, errors.New("give --data-dir or --config")
 }
 
 func newKeysCmd() *cobra.Command {

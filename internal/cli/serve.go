@@ -151,7 +151,12 @@ func applyOverrides(cfg *config.Loaded, f serveFlags) error {
 		cfg.Admin.Listen = f.adminListen
 	}
 	if f.dataDir != "" {
-		cfg.DataDir = f.dataDir
+		// A flag is relative to the working directory, not to the config.
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return fmt.Errorf("--data-dir: %w", err)
+		}
+		cfg.DataDir = abs
 	}
 	return cfg.Validate()
 }
@@ -226,7 +231,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}
 	logger = newLogger(stderr, cfg.Log.Level)
 
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.Resolve(cfg.DataDir), 0o750); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	db, err := openStore(ctx, cfg)
@@ -438,9 +443,9 @@ loop:
 func openStore(ctx context.Context, cfg *config.Loaded) (store.DB, error) {
 	target := cfg.Store.DSN.Value()
 	if cfg.Store.Driver != store.DriverPostgres {
-		target = cfg.Store.Path
-		if target == "" {
-			target = filepath.Join(cfg.DataDir, "apiguard.db")
+		target = cfg.StorePath()
+		if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+			return nil, fmt.Errorf("data_dir: %w", err)
 		}
 	}
 	return store.Open(ctx, cfg.Store.Driver, target)

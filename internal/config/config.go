@@ -15,7 +15,8 @@ type Config struct {
 	Server Server `yaml:"server" json:"server"`
 	// Admin is the admin listener (API, metrics, health).
 	Admin Admin `yaml:"admin" json:"admin"`
-	// DataDir holds the embedded store. Default ./apiguard-data.
+	// DataDir holds the embedded store; a relative path is relative to the
+	// config file's directory. Default ./apiguard-data.
 	DataDir string `yaml:"data_dir" json:"data_dir"`
 	// Store is where security events are kept.
 	Store Store `yaml:"store" json:"store"`

@@ -232,3 +232,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestResolveAndStorePath(t *testing.T) {
+	tests := []struct {
+		dir, dataDir, storePath, want string
+	}{
+		{"/etc/apiguard", "./apiguard-data", "", "/etc/apiguard/apiguard-data/apiguard.db"},
+		{"/etc/apiguard", "/var/lib/apiguard", "", "/var/lib/apiguard/apiguard.db"},
+		{"/etc/apiguard", "./data", "events.db", "/etc/apiguard/events.db"},
+		{"/etc/apiguard", "./data", "/srv/events.db", "/srv/events.db"},
+		{"", "./apiguard-data", "", "apiguard-data/apiguard.db"}, // embedded config: the working directory
+	}
+	for _, tt := range tests {
+		l := &Loaded{Config: Default(), Dir: tt.dir}
+		l.DataDir, l.Store.Path = tt.dataDir, tt.storePath
+		if got := l.StorePath(); got != tt.want {
+			t.Errorf("StorePath(dir %q, data_dir %q, path %q) = %q, want %q", tt.dir, tt.dataDir, tt.storePath, got, tt.want)
+		}
+	}
+}

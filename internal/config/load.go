@@ -58,6 +58,25 @@ type Loaded struct {
 	Dir string
 }
 
+// Resolve makes a path from the config absolute: relative paths are
+// relative to the config file's directory (the working directory for a
+// config that did not come from a file).
+func (l *Loaded) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || l.Dir == "" {
+		return p
+	}
+	return filepath.Join(l.Dir, p)
+}
+
+// StorePath is the SQLite file: store.path, or apiguard.db in data_dir,
+// resolved like every path of the config.
+func (l *Loaded) StorePath() string {
+	if l.Store.Path != "" {
+		return l.Resolve(l.Store.Path)
+	}
+	return filepath.Join(l.Resolve(l.DataDir), "apiguard.db")
+}
+
 // Load reads, substitutes, decodes, defaults and validates a config file.
 func Load(path string) (*Loaded, error) {
 	data, err := os.ReadFile(path)
