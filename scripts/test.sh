@@ -28,13 +28,21 @@ start_services() {
 		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
 			--dir /var/lib/redis --logfile /var/log/redis/ci.log
 	fi
+	ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+	if [ -z "$ver" ]; then echo "postgresql is installed but has no cluster"; exit 1; fi
+	# Trust auth on loopback for the tests, as the CI machines have it. A
+	# fresh Debian install asks for passwords: add the trust lines first and
+	# reload a running server.
+	hba=/etc/postgresql/$ver/main/pg_hba.conf
+	hba_changed=
+	if [ -w "$hba" ] && ! grep -Eq '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
+		sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+		hba_changed=1
+	fi
 	if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
-		ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
-		if [ -z "$ver" ]; then echo "postgresql is installed but has no cluster"; exit 1; fi
-		# trust auth on loopback for the tests, as the CI machines have it
-		hba=/etc/postgresql/$ver/main/pg_hba.conf
-		grep -q '^host all all 127.0.0.1/32 trust' "$hba" || sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
 		pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+	elif [ -n "$hba_changed" ]; then
+		pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
 	fi
 	for i in $(seq 1 30); do
 		redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -p 5432 -q && break
@@ -42,6 +50,7 @@ start_services() {
 	done
 	redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null
 	pg_isready -h 127.0.0.1 -p 5432
+	psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null || { echo "PostgreSQL on 127.0.0.1 refuses the postgres user without a password"; exit 1; }
 	export APIGUARD_TEST_REDIS=${APIGUARD_TEST_REDIS:-127.0.0.1:6379}
 	export APIGUARD_TEST_POSTGRES=${APIGUARD_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 	# Tests that need a service fail, never skip, when it is missing.
