@@ -527,43 +527,43 @@ const (
 	maxOffset    = 1_000_000
 )
 
+// intParam reads an integer query parameter (def when empty). Fixed: a
+// non-integer or a value outside [lo, hi] is a 400. Vulnerable: no bounds,
+// and a non-integer is a 500 with a stack trace (DB-19). ok is false when
+// an answer was written.
+func (s *Server) intParam(w http.ResponseWriter, r *http.Request, v, name string, def, lo, hi int) (int, bool) {
+	if v == "" {
+		return def, true
+	}
+	msg := fmt.Sprintf("%s must be an integer between %d and %d", name, lo, hi)
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		if s.fixed {
+			s.fail(w, http.StatusBadRequest, msg)
+			return 0, false
+		}
+		s.internalError(w, r, fmt.Errorf("listing transactions: %w", err))
+		return 0, false
+	}
+	if s.fixed && (n < lo || n > hi) {
+		s.fail(w, http.StatusBadRequest, msg)
+		return 0, false
+	}
+	return n, true
+}
+
 // handleListTransactions serves GET /api/v1/transactions. Vulnerable: no
 // cap on limit (DB-11), and a non-numeric limit is a 500 with a stack
 // trace (DB-19).
 func (s *Server) handleListTransactions(w http.ResponseWriter, r *http.Request, p *principal) {
 	q := r.URL.Query()
-	limit, offset := defaultLimit, 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			if s.fixed {
-				s.fail(w, http.StatusBadRequest, "limit must be an integer between 1 and 100")
-				return
-			}
-			s.internalError(w, r, fmt.Errorf("listing transactions: %w", err))
-			return
-		}
-		if s.fixed && (n < 1 || n > maxLimit) {
-			s.fail(w, http.StatusBadRequest, "limit must be an integer between 1 and 100")
-			return
-		}
-		limit = n
+	limit, ok := s.intParam(w, r, q.Get("limit"), "limit", defaultLimit, 1, maxLimit)
+	if !ok {
+		return
 	}
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			if s.fixed {
-				s.fail(w, http.StatusBadRequest, "offset must be an integer between 0 and 1000000")
-				return
-			}
-			s.internalError(w, r, fmt.Errorf("listing transactions: %w", err))
-			return
-		}
-		if s.fixed && (n < 0 || n > maxOffset) {
-			s.fail(w, http.StatusBadRequest, "offset must be an integer between 0 and 1000000")
-			return
-		}
-		offset = n
+	offset, ok := s.intParam(w, r, q.Get("offset"), "offset", 0, 0, maxOffset)
+	if !ok {
+		return
 	}
 	ctx, cancel := queryContext(r)
 	defer cancel()
