@@ -204,20 +204,10 @@ func (w *walker) object() (any, error) {
 			return nil, err
 		}
 		m[key] = v
-		w.skipSpace()
-		if w.i >= len(w.b) {
-			return nil, w.fail("syntax")
-		}
-		switch w.b[w.i] {
-		case ',':
-			w.i++
-			w.skipSpace()
-		case '}':
-			w.i++
-			w.stack = w.stack[:len(w.stack)-1]
+		if done, err := w.next('}'); err != nil {
+			return nil, err
+		} else if done {
 			return m, nil
-		default:
-			return nil, w.fail("syntax")
 		}
 	}
 }
@@ -245,22 +235,32 @@ func (w *walker) array() (any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		w.skipSpace()
-		if w.i >= len(w.b) {
-			return nil, w.fail("syntax")
-		}
-		switch w.b[w.i] {
-		case ',':
-			w.i++
-			w.skipSpace()
-		case ']':
-			w.i++
-			w.stack = w.stack[:len(w.stack)-1]
+		if done, err := w.next(']'); err != nil {
+			return nil, err
+		} else if done {
 			return a, nil
-		default:
-			return nil, w.fail("syntax")
 		}
 	}
+}
+
+// next reads what follows a member or element: a comma (done false) or the
+// container's closing byte (done true, the frame popped).
+func (w *walker) next(closing byte) (done bool, err error) {
+	w.skipSpace()
+	if w.i >= len(w.b) {
+		return false, w.fail("syntax")
+	}
+	switch w.b[w.i] {
+	case ',':
+		w.i++
+		w.skipSpace()
+		return false, nil
+	case closing:
+		w.i++
+		w.stack = w.stack[:len(w.stack)-1]
+		return true, nil
+	}
+	return false, w.fail("syntax")
 }
 
 // str reads a string starting at the opening quote.
