@@ -31,6 +31,13 @@ type Config struct {
 	// Egress is the optional proxy for the protected application's own
 	// calls to third-party APIs (docs/egress.md). Off when listen is empty.
 	Egress Egress `yaml:"egress" json:"egress"`
+	// Observe configures what apiguard learns from traffic off the hot
+	// path: the API inventory and the anomaly detectors (docs/inventory.md,
+	// docs/detectors.md).
+	Observe Observe `yaml:"observe" json:"observe"`
+	// Alerts sends security events to a SIEM and to people: files, syslog,
+	// webhooks (docs/alerts.md).
+	Alerts Alerts `yaml:"alerts" json:"alerts"`
 }
 
 // Egress is the proxy the protected application calls third-party APIs
