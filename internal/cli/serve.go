@@ -26,6 +26,7 @@ import (
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/gateway"
 	"github.com/apiguard/apiguard/internal/openapi"
+	"github.com/apiguard/apiguard/internal/observe"
 	"github.com/apiguard/apiguard/internal/pipeline"
 	"github.com/apiguard/apiguard/internal/store"
 )
@@ -299,7 +300,13 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return &ExitError{Code: 2, Err: err}
 	}
 
-	gw, err = gateway.New(cfg, gateway.Options{Logger: logger, Recorder: rec, Metrics: metrics, SpecLoader: specLoader(cfg), Services: services})
+	// The observers (inventory, detectors) learn from every exchange off
+	// the request path; the hub outlives the gateway so queued
+	// observations still reach them at shutdown.
+	hub := observe.NewHub(observe.HubOptions{Logger: logger})
+	defer hub.Close(5 * time.Second)
+
+	gw, err = gateway.New(cfg, gateway.Options{Logger: logger, Recorder: rec, Metrics: metrics, SpecLoader: specLoader(cfg), Services: services, Observers: hub})
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {

@@ -20,6 +20,7 @@ import (
 	"github.com/apiguard/apiguard/internal/config"
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/normalize"
+	"github.com/apiguard/apiguard/internal/observe"
 	"github.com/apiguard/apiguard/internal/openapi"
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
@@ -55,6 +56,10 @@ type Options struct {
 	// Services are shared with guards across reloads. Default: services
 	// with no Redis, no store and no admin routes.
 	Services *pipeline.Services
+	// Observers receives a copy of every completed exchange for the
+	// inventory and the anomaly detectors; nil (or a Hub without
+	// observers) turns it off.
+	Observers *observe.Hub
 }
 
 // Gateway is the protecting reverse proxy.

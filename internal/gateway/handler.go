@@ -13,6 +13,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/normalize"
+	"github.com/apiguard/apiguard/internal/observe"
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
 
@@ -387,6 +388,63 @@ func (g *Gateway) finish(rq *request, w *statusWriter) {
 		a.Verdict, a.Guard, a.Rule = d.Verdict.Action.String(), d.Guard, d.Verdict.Rule
 	}
 	g.opts.Recorder.Access(a)
+	if g.opts.Observers.Active() {
+		g.observe(rq, w, path, principal, latency)
+	}
+}
+
+// observe hands a copy of the exchange to the observers (inventory,
+// detectors), which run off the request path.
+func (g *Gateway) observe(rq *request, w *statusWriter, path, principal string, latency time.Duration) {
+	x, r := rq.x, rq.x.Request
+	o := g.opts.Observers.Get()
+	o.Time, o.RequestID, o.API = x.Start, x.ID, x.API
+	if rq.api != nil {
+		o.Spec = rq.api.spec
+	}
+	o.Operation, o.MethodMismatch = x.Operation, x.MethodMismatch
+	o.PathParams = append(o.PathParams, x.PathParams...)
+	o.Host = r.Host
+	if h, _, err := net.SplitHostPort(o.Host); err == nil {
+		o.Host = h
+	}
+	o.Method, o.Path, o.RoutePath, o.RawQuery = r.Method, path, x.RoutePath, r.URL.RawQuery
+	o.RequestHeader = r.Header
+	o.RequestContentType = r.Header.Get("Content-Type")
+	if b := x.BufferedBody(); len(b) <= observe.MaxBody {
+		o.RequestBody = b
+	}
+	o.Status = rq.status
+	o.ResponseContentType = w.Header().Get("Content-Type")
+	if b := x.BufferedResponseBody(); len(b) <= observe.MaxBody {
+		o.ResponseBody = b
+	}
+	o.BytesIn, o.BytesOut, o.Latency = r.ContentLength, w.written, latency
+	o.ClientIP, o.Principal = x.ClientIP, principal
+	if p := x.Principal; p != nil {
+		o.AuthMethod, o.ClientID = p.Method, p.ClientID
+		if jti, ok := p.Claims["jti"].(string); ok && jti != "" {
+			o.Credential = "jti:" + jti
+		}
+	}
+	if o.Credential == "" {
+		if v := r.Header.Get("Authorization"); v != "" {
+			o.SetRawCredential(v)
+		} else if v := r.Header.Get("X-Api-Key"); v != "" {
+			o.SetRawCredential(v)
+		}
+	}
+	o.Upstreamed = rq.target != nil && rq.blocked == nil
+	o.Blocked = rq.blocked != nil
+	for i := range x.Decisions {
+		d := &x.Decisions[i]
+		action := d.Verdict.Action.String()
+		if d.Failed {
+			action = events.VerdictError
+		}
+		o.Decisions = append(o.Decisions, observe.Decision{Guard: d.Guard, Rule: d.Verdict.Rule, Category: d.Verdict.Category, Action: action})
+	}
+	g.opts.Observers.Submit(o)
 }
 
 // rawPathForLog is the request path as received (still escaped, so

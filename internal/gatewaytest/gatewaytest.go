@@ -32,6 +32,7 @@ import (
 	"github.com/apiguard/apiguard/internal/config"
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/gateway"
+	"github.com/apiguard/apiguard/internal/observe"
 	"github.com/apiguard/apiguard/internal/openapi"
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
@@ -58,6 +59,8 @@ type Options struct {
 	// ${DEMOBANK_URL} is demobank's URL, ${APIGUARD_DATA_DIR} a temporary
 	// directory, and relative paths (the spec) resolve against its folder.
 	ConfigFile string
+	// Observers, when set, receives every completed exchange.
+	Observers *observe.Hub
 }
 
 // Env is a running demobank and gateway.
@@ -168,7 +171,7 @@ func Start(t testing.TB, o Options) *Env {
 	rec := &Recorder{}
 	services := pipeline.NewServices(pipeline.Services{Redis: o.Redis, Emit: rec.Event, Now: o.Now})
 	t.Cleanup(func() { _ = services.Close() })
-	g, err := gateway.New(loaded, gateway.Options{Recorder: rec, Services: services, Now: o.Now, SpecLoader: specLoader})
+	g, err := gateway.New(loaded, gateway.Options{Recorder: rec, Services: services, Now: o.Now, SpecLoader: specLoader, Observers: o.Observers})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

@@ -287,6 +287,24 @@ func (x *Exchange) RunResponseHooks(resp *http.Response) {
 	}
 }
 
+// BufferedBody returns the request body if a guard has read it (nil
+// otherwise) without reading it: for observers after the exchange.
+func (x *Exchange) BufferedBody() []byte {
+	if !x.bodyRead || x.bodyErr != nil {
+		return nil
+	}
+	return x.body
+}
+
+// BufferedResponseBody returns the answer body if a response guard has
+// read it (nil otherwise), after any masking or filtering.
+func (x *Exchange) BufferedResponseBody() []byte {
+	if !x.respBodyRead || x.respBodyErr != nil {
+		return nil
+	}
+	return x.respBody
+}
+
 // BodyErr returns the error of an earlier Body call, without reading.
 func (x *Exchange) BodyErr() error { return x.bodyErr }
 
