@@ -10,6 +10,3 @@ type Observe struct {
 
 // Inventory configures the API inventory (docs/inventory.md).
 type Inventory struct{}
-
-// Detectors configures the anomaly detectors (docs/detectors.md).
-type Detectors struct{}

@@ -1,0 +1,4 @@
+package config
+
+// Detectors configures the anomaly detectors (docs/detectors.md).
+type Detectors struct{}
