@@ -20,6 +20,10 @@ const (
 	// KindSystem is anything else apiguard itself reports (a risky setting
 	// in use, a dependency down, the store dropping events).
 	KindSystem Kind = "system"
+	// KindDetector is an anomaly detector's finding about traffic over time
+	// (object enumeration, credential stuffing, token sharing, ...), from
+	// the observers off the request path (docs/detectors.md).
+	KindDetector Kind = "detector"
 )
 
 // Event is one security event. Its fields never hold secrets: Detail is
@@ -60,6 +64,11 @@ type Event struct {
 	Latency time.Duration `json:"latency_ns,omitempty"`
 	// Detail is a short, redacted explanation for the operator.
 	Detail string `json:"detail,omitempty"`
+	// Severity, when set, is the event's severity as its source judged it
+	// (info, low, medium or high), overriding the one derived from the
+	// verdict: an anomaly detector configured to alert sets high, so that
+	// alert channels filtering on severity receive it.
+	Severity string `json:"severity,omitempty"`
 }
 
 // Verdict values.
