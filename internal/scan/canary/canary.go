@@ -8,8 +8,14 @@
 //
 // The listener binds 127.0.0.1 on a random port by default: it is meant
 // for targets on the same machine. Another bind address (Options.Addr) is
-// an explicit choice, e.g. for a target in a container; only tokens the
-// canary issued are answered and recorded, everything else is a 404.
+// an explicit choice, e.g. for a target in a container; only registered
+// tokens (a URL was handed out for them) are answered and recorded,
+// everything else is a 404.
+//
+// A token's behaviour is selected by its name: "injection.<id>" answers
+// the Injection mock, "self-url.<id>" the SelfURL one, and so on (see
+// BehaviorOf); any other token answers Plain. The package registers
+// itself as the scan engine's canary (scan.RegisterCanary).
 //
 // Memory is bounded: at most MaxTokens tokens, MaxHitsPerToken hits per
 // token, a 512-byte sample of each request body, and the oversized answer
@@ -33,7 +39,18 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/scan"
 )
+
+func init() {
+	scan.RegisterCanary(func(_ context.Context, cfg scan.CanaryConfig) (scan.Canary, func() error, error) {
+		s, err := Start(Options{Addr: cfg.Listen})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
+	})
+}
 
 // Behavior is what the canary answers on a token's URL.
 type Behavior string
@@ -107,28 +124,14 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Hit is one request the canary received on an issued token.
-type Hit struct {
-	// Method and Path are the request's; Query is redacted (secret-looking
-	// parameters masked).
-	Method string
-	Path   string
-	Query  string
-	// Header is the request's headers, credentials redacted.
-	Header map[string]string
-	// Body is the first 512 bytes of the request body, secrets masked;
-	// BodySize is how many bytes were read (at most 64 KiB).
-	Body     string
-	BodySize int
-	// RemoteAddr is the caller's address.
-	RemoteAddr string
-	// Time is when the request arrived.
-	Time time.Time
-}
+// Hit is one request the canary received on a registered token: the
+// request line, the headers with credentials redacted, the first 512
+// bytes of the body with secrets masked, the caller's address and the
+// arrival time.
+type Hit = scan.Hit
 
 type tokenState struct {
 	behavior Behavior
-	follow   string // follow-up token for SelfURL and Redirect
 	hits     []Hit
 	count    int
 }
@@ -146,7 +149,7 @@ type Server struct {
 	err    error
 }
 
-// ErrTooManyTokens is returned by NewToken once MaxTokens were issued.
+// ErrTooManyTokens is returned by NewToken once MaxTokens were registered.
 var ErrTooManyTokens = errors.New("canary: token limit reached")
 
 // Start listens and serves until Close.
@@ -235,29 +238,45 @@ func (s *Server) Close() error {
 	return err
 }
 
-// NewToken issues a fresh random token armed with b. SelfURL and Redirect
-// also issue a Plain follow-up token (see FollowUp).
+// NewToken issues and registers a fresh random token armed with b:
+// "<behaviour>.<24 hex digits>".
 func (s *Server) NewToken(b Behavior) (string, error) {
 	if !validBehavior(b) {
 		return "", fmt.Errorf("canary: unknown behaviour %q", b)
 	}
+	tok := string(b) + "." + randomToken()
+	if !s.register(tok) {
+		return "", ErrTooManyTokens
+	}
+	return tok, nil
+}
+
+// register records token (and its follow-up for SelfURL and Redirect);
+// false when the token is invalid or the token limit is reached.
+func (s *Server) register(token string) bool {
+	if !validToken(token) {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.tokens[token]; ok {
+		return true
+	}
+	b := BehaviorOf(token)
 	need := 1
 	if b == SelfURL || b == Redirect {
 		need = 2
 	}
 	if len(s.tokens)+need > s.opts.MaxTokens {
-		return "", ErrTooManyTokens
+		return false
 	}
-	tok := randomToken()
-	st := &tokenState{behavior: b}
+	s.tokens[token] = &tokenState{behavior: b}
 	if need == 2 {
-		st.follow = randomToken()
-		s.tokens[st.follow] = &tokenState{behavior: Plain}
+		if _, ok := s.tokens[FollowUp(token)]; !ok {
+			s.tokens[FollowUp(token)] = &tokenState{behavior: Plain}
+		}
 	}
-	s.tokens[tok] = st
-	return tok, nil
+	return true
 }
 
 func validBehavior(b Behavior) bool {
@@ -269,26 +288,53 @@ func validBehavior(b Behavior) bool {
 	return false
 }
 
+// BehaviorOf is the behaviour a token selects: the known behaviour named
+// before its first dot ("injection.x1" → Injection), else Plain.
+func BehaviorOf(token string) Behavior {
+	if i := strings.IndexByte(token, '.'); i > 0 {
+		if b := Behavior(token[:i]); validBehavior(b) {
+			return b
+		}
+	}
+	return Plain
+}
+
+// maxTokenLen bounds a token's length.
+const maxTokenLen = 96
+
+// validToken reports a token of 1 to 96 bytes of [A-Za-z0-9._~-].
+func validToken(t string) bool {
+	if t == "" || len(t) > maxTokenLen {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '.' || c == '_' || c == '~' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 func randomToken() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
 }
 
-// URL is the canary URL of token. Any path below it counts as a hit on
-// the token too.
-func (s *Server) URL(token string) string { return s.base + pathPrefix + token }
-
-// FollowUp is the follow-up token of a SelfURL or Redirect token ("" for
-// other behaviours or unknown tokens).
-func (s *Server) FollowUp(token string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.tokens[token]; st != nil {
-		return st.follow
-	}
-	return ""
+// URL registers token and returns its canary URL; any path below it
+// counts as a hit on the token too. The token's behaviour is chosen by
+// its prefix (see BehaviorOf), so a check picks a malicious mock just by
+// naming its token "injection.<id>". A token that is invalid (see
+// validToken) or beyond MaxTokens gets a URL that records nothing.
+func (s *Server) URL(token string) string {
+	s.register(token)
+	return s.base + pathPrefix + token
 }
+
+// FollowUp is the token a SelfURL or Redirect token's answer points at
+// ("next." + token); it is registered with the token and answers Plain.
+func FollowUp(token string) string { return "next." + token }
 
 // Marker is the unique string every answer on token carries, to find a
 // reflection of the canary's answer in the target's.
@@ -343,16 +389,7 @@ func tokenOf(path string) (string, bool) {
 		return "", false
 	}
 	tok, _, _ := strings.Cut(rest, "/")
-	if len(tok) != 24 {
-		return "", false
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return "", false
-		}
-	}
-	return tok, true
+	return tok, validToken(tok)
 }
 
 // ServeHTTP records a hit on an issued token and answers its behaviour.
@@ -364,14 +401,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
 	hit := Hit{
-		Method:     r.Method,
-		Path:       r.URL.Path,
-		Query:      events.RedactQuery(r.URL.RawQuery),
-		Header:     events.RedactHeaders(r.Header),
-		Body:       redactBody(body),
-		BodySize:   len(body),
-		RemoteAddr: r.RemoteAddr,
-		Time:       s.opts.Now(),
+		Token:  tok,
+		Method: r.Method,
+		Path:   r.URL.Path,
+		Query:  events.RedactQuery(r.URL.RawQuery),
+		Header: redactHeader(r.Header),
+		Body:   []byte(redactBody(body)),
+		Remote: r.RemoteAddr,
+		At:     s.opts.Now(),
 	}
 	s.mu.Lock()
 	st := s.tokens[tok]
@@ -384,9 +421,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(st.hits) < s.opts.MaxHitsPerToken {
 		st.hits = append(st.hits, hit)
 	}
-	b, follow := st.behavior, st.follow
+	b := st.behavior
 	s.mu.Unlock()
-	s.answer(w, r, tok, b, follow)
+	s.answer(w, r, tok, b, FollowUp(tok))
 }
 
 // Payloads are the injection strings the Injection behaviour answers;
@@ -501,4 +538,14 @@ func redactJSON(v any, depth int) any {
 		}
 	}
 	return v
+}
+
+// redactHeader copies h with credential values replaced (see
+// events.RedactHeaders).
+func redactHeader(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range events.RedactHeaders(h) {
+		out[k] = []string{v}
+	}
+	return out
 }
