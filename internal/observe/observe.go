@@ -166,7 +166,9 @@ type Hub struct {
 	queue  chan *Observation
 	opts   HubOptions
 	mu     sync.RWMutex
-	obs    []Observer
+	obs    []Observer // what deliver runs: base, then named
+	base   []Observer // set by SetObservers
+	named  []namedObserver
 	drops  atomic.Uint64
 	seen   atomic.Uint64
 	closed atomic.Bool
@@ -193,11 +195,56 @@ func NewHub(o HubOptions) *Hub {
 }
 
 // SetObservers replaces the observers (on a config reload). Observations
-// already queued go to the new set.
+// already queued go to the new set. Observers added by AddObserver are
+// kept.
 func (h *Hub) SetObservers(obs ...Observer) {
 	h.mu.Lock()
-	h.obs = append([]Observer(nil), obs...)
+	h.base = append([]Observer(nil), obs...)
+	h.rebuild()
 	h.mu.Unlock()
+}
+
+// namedObserver is an observer added by AddObserver.
+type namedObserver struct {
+	name string
+	o    Observer
+}
+
+// AddObserver adds o under name, replacing the observer already added
+// under that name (keeping its place in the order); a nil o removes it.
+// Independent owners (the inventory, the detectors) each manage their own
+// name, including on a config reload, without knowing about each other.
+// Named observers run after those of SetObservers, in the order their
+// names were first added.
+func (h *Hub) AddObserver(name string, o Observer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range h.named {
+		if h.named[i].name == name {
+			if o == nil {
+				h.named = append(h.named[:i:i], h.named[i+1:]...)
+			} else {
+				h.named[i].o = o
+			}
+			h.rebuild()
+			return
+		}
+	}
+	if o != nil {
+		h.named = append(h.named, namedObserver{name: name, o: o})
+		h.rebuild()
+	}
+}
+
+// rebuild recomputes the delivery list; h.mu is held. The list is never
+// modified in place, so deliver may keep using a copy it read.
+func (h *Hub) rebuild() {
+	obs := make([]Observer, 0, len(h.base)+len(h.named))
+	obs = append(obs, h.base...)
+	for _, n := range h.named {
+		obs = append(obs, n.o)
+	}
+	h.obs = obs
 }
 
 // Active reports whether any observer is set: when none is, the gateway
