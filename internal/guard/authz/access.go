@@ -136,7 +136,7 @@ func placeholderValue(p accessPart, x *pipeline.Exchange, body any) (string, boo
 
 // checkAccess fetches every referenced object as the caller. A guard
 // failure (no subrequest support) is an error: the failure mode applies.
-func checkAccess(x *pipeline.Exchange, tmpls []*accessTemplate, svc *pipeline.Services) (pipeline.Verdict, error) {
+func checkAccess(x *pipeline.Exchange, tmpls []*accessTemplate, svc *pipeline.Services, cache *accessCache) (pipeline.Verdict, error) {
 	if svc == nil || svc.Subrequest == nil {
 		return pipeline.Verdict{}, fmt.Errorf("require_access needs the gateway's subrequests")
 	}
@@ -159,9 +159,21 @@ func checkAccess(x *pipeline.Exchange, tmpls []*accessTemplate, svc *pipeline.Se
 			return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusForbidden, Rule: "authz.referenced_object_denied", Category: "API1",
 				Title: "The request refers to an object the caller may not use.", Detail: "cannot resolve " + t.raw}, nil
 		}
-		status, err := svc.Subrequest(x.Request, path)
-		if err != nil {
-			return pipeline.Verdict{}, fmt.Errorf("require_access %s: %w", path, err)
+		var key string
+		status, cached := 0, false
+		if cache != nil {
+			key = cache.key(x, path)
+			status, cached = cache.get(key, svc.Now())
+		}
+		if !cached {
+			var err error
+			status, err = svc.Subrequest(x.Request, path)
+			if err != nil {
+				return pipeline.Verdict{}, fmt.Errorf("require_access %s: %w", path, err)
+			}
+			if cache != nil {
+				cache.put(key, status, svc.Now())
+			}
 		}
 		if status < 200 || status > 299 {
 			return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusForbidden, Rule: "authz.referenced_object_denied", Category: "API1",

@@ -97,7 +97,7 @@ func TestCheckAccess(t *testing.T) {
 			defer x.Release()
 			x.Request = httptest.NewRequest("POST", "/transfers", strings.NewReader(tt.body))
 			x.BodyLimit = 1 << 10
-			v, err := checkAccess(x, []*accessTemplate{tmpl}, svc)
+			v, err := checkAccess(x, []*accessTemplate{tmpl}, svc, nil)
 			if (err != nil) != tt.wantErr || v.Action != tt.wantAction || asked != tt.wantPath {
 				t.Errorf("checkAccess() = %v, %v (asked %q); want %v, err %v (asked %q)", v.Action, err, asked, tt.wantAction, tt.wantErr, tt.wantPath)
 			}

@@ -77,6 +77,22 @@ type Config struct {
 	// response schema does not declare (undocumented data such as an
 	// ssn). Default true.
 	RemoveUndeclared *bool `yaml:"remove_undeclared,omitempty" json:"remove_undeclared,omitempty"`
+	// AccessCache keeps the answers of require_access checks for a while,
+	// per caller credential and object path, so a client repeating
+	// requests about the same object does not cost a subrequest each
+	// time. Off by default (every check asks the upstream).
+	AccessCache AccessCache `yaml:"access_cache,omitempty" json:"access_cache,omitempty"`
+}
+
+// AccessCache configures the cache of require_access answers. A cached
+// answer outlives a change of ownership by at most TTL: keep it short.
+type AccessCache struct {
+	// TTL is how long an answer is reused; 0 (default) turns the cache
+	// off. At most 5m.
+	TTL config.Duration `yaml:"ttl,omitempty" json:"ttl,omitempty"`
+	// MaxEntries bounds the cache; when full, expired entries are
+	// dropped, then everything. Default 10000.
+	MaxEntries int `yaml:"max_entries,omitempty" json:"max_entries,omitempty"`
 }
 
 // Rule is one operation's object-level rules, as CEL expressions that must
@@ -145,6 +161,15 @@ func load(b pipeline.Build) (*Config, error) {
 	}
 	if c.OversizeResponse == "" {
 		c.OversizeResponse = oversizeBlock
+	}
+	if c.AccessCache.TTL < 0 || c.AccessCache.TTL.D() > maxAccessCacheTTL {
+		return nil, fmt.Errorf("access_cache.ttl: must be between 0 and %s", maxAccessCacheTTL)
+	}
+	if c.AccessCache.MaxEntries < 0 {
+		return nil, errors.New("access_cache.max_entries: must not be negative")
+	}
+	if c.AccessCache.MaxEntries == 0 {
+		c.AccessCache.MaxEntries = defaultAccessCacheEntries
 	}
 	for _, f := range []**bool{&c.ReportRemoved, &c.RefuseUndeclared, &c.RemoveUndeclared} {
 		if *f == nil {

@@ -303,6 +303,8 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown operation in roles", "", `{roles: {nosuch: [a]}}`, "roles.nosuch"},
 		{"bad unknown_operation", "", `{unknown_operation: maybe}`, "unknown_operation"},
 		{"bad oversize_response", "", `{oversize_response: truncate}`, "oversize_response"},
+		{"access cache too long", "", `{access_cache: {ttl: 1h}}`, "access_cache.ttl"},
+		{"access cache negative size", "", `{access_cache: {ttl: 10s, max_entries: -1}}`, "access_cache.max_entries"},
 		{"unknown field", "", `{rulez: {}}`, "rulez"},
 	}
 	for _, tt := range tests {

@@ -32,8 +32,9 @@ type objectPlan struct {
 // and refusal of writes to properties the caller may not write (API3,
 // mass assignment).
 type ObjectGuard struct {
-	ops map[*openapi.Operation]*objectPlan
-	svc *pipeline.Services
+	ops   map[*openapi.Operation]*objectPlan
+	svc   *pipeline.Services
+	cache *accessCache // nil when access_cache is off
 }
 
 // NewObject builds the "authz.object" step from the authz section. It
@@ -53,6 +54,9 @@ func NewObject(b pipeline.Build) (any, error) {
 		return nil, err
 	}
 	g := &ObjectGuard{ops: map[*openapi.Operation]*objectPlan{}, svc: b.Services}
+	if c.AccessCache.TTL > 0 {
+		g.cache = newAccessCache(c.AccessCache.TTL.D(), c.AccessCache.MaxEntries)
+	}
 	for _, op := range b.Spec.Operations {
 		p := &objectPlan{}
 		r, where, err := opRules(c, op)
@@ -130,7 +134,7 @@ func (g *ObjectGuard) Request(ctx context.Context, x *pipeline.Exchange) (pipeli
 		}
 	}
 	if p.access != nil {
-		return checkAccess(x, p.access, g.svc)
+		return checkAccess(x, p.access, g.svc, g.cache)
 	}
 	return pipeline.Verdict{}, nil
 }
