@@ -334,7 +334,7 @@ type Session struct {
 	secrets   []secret
 	state     *state
 	check     Check
-	burstLeft int
+	memo      map[string]any
 }
 
 // Users returns the ordinary user identities (at least two for the

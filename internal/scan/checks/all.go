@@ -9,8 +9,26 @@ import "github.com/apiguard/apiguard/internal/scan"
 // stay last: they may lock the probed user out of later logins.
 func All() []scan.Check {
 	return []scan.Check{
-		// S1 (engine) checks: API1, API2, API3, API5.
+		// API2: authentication (the token checks share one probe operation)
+		newUnauthenticated(),
+		newAlgNone(),
+		newStrippedSignature(),
+		newTamperedToken(),
+		newKeyConfusion(),
+		newWeakSecret(),
+		newCredentialsInURL(),
+		newTokenLifetime(),
+		newExpiredToken(),
+		// API1, API5: authorization across identities
+		newBOLA(),
+		newBFLA(),
+		newMethodSwitch(),
+		// API3: mass assignment (restores what it changed), then the
+		// passive exposure check over every answer so far
+		newMassAssignment(),
+		newDataExposure(),
 		// S2 checks: API4, API6, API7, API8, API9, API10, injection.
-		// keep last:
+		// keep last: wrong-password logins may lock the probed user out
+		newNoLockout(),
 	}
 }
