@@ -108,6 +108,8 @@ type Exchange struct {
 	respBody     []byte
 	respBodyRead bool
 	respBodyErr  error
+	respJSON     any
+	respJSONSet  bool
 
 	respHooks []func(*http.Response)
 }
@@ -242,9 +244,25 @@ func (x *Exchange) ResponseBody(resp *http.Response, limit int64) ([]byte, error
 	return x.respBody, nil
 }
 
+// SetResponseJSON records the answer body parsed as JSON (objects as
+// map[string]any, arrays as []any, numbers as json.Number), so later
+// response guards need not parse it again. The value is shared: a guard
+// that changes it must replace the body too (ReplaceResponseBody forgets
+// the value; set it again after).
+func (x *Exchange) SetResponseJSON(v any) { x.respJSON, x.respJSONSet = v, true }
+
+// ForgetResponseJSON drops the value recorded by SetResponseJSON, for a
+// guard that changed it without replacing the body.
+func (x *Exchange) ForgetResponseJSON() { x.respJSON, x.respJSONSet = nil, false }
+
+// ResponseJSON returns the value recorded by SetResponseJSON for the
+// current answer body, and whether there is one.
+func (x *Exchange) ResponseJSON() (any, bool) { return x.respJSON, x.respJSONSet }
+
 // ReplaceResponseBody sets a new answer body (after filtering or masking)
 // and fixes the length headers.
 func (x *Exchange) ReplaceResponseBody(resp *http.Response, b []byte) {
+	x.respJSON, x.respJSONSet = nil, false
 	x.respBody, x.respBodyRead, x.respBodyErr = b, true, nil
 	resp.Body = io.NopCloser(bytes.NewReader(b))
 	resp.ContentLength = int64(len(b))

@@ -851,3 +851,39 @@ paths:
 		})
 	}
 }
+
+// TestSharedParsedAnswer checks that the property step uses the answer an
+// earlier guard parsed, and leaves the shared value consistent with the
+// body it passes on.
+func TestSharedParsedAnswer(t *testing.T) {
+	for _, mode := range []string{"enforce", "monitor"} {
+		t.Run(mode, func(t *testing.T) {
+			g := mustBuild(t, demobank.Spec, `{mode: `+mode+`}`)
+			x := g.exchange("GET", "/api/v1/users/2", bob, "")
+			defer x.Release()
+			body := `{"id":2,"password_hash":"h"}`
+			resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
+			if _, err := x.ResponseBody(resp, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			x.SetResponseJSON(map[string]any{"id": json.Number("2"), "password_hash": "h"})
+			v, err := g.prop.Response(context.Background(), x, resp)
+			if err != nil || v.Rule != "authz.property_removed" {
+				t.Fatalf("Response() = %q, %v, want authz.property_removed", v.Rule, err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			shared, ok := x.ResponseJSON()
+			switch mode {
+			case "enforce":
+				m, _ := shared.(map[string]any)
+				if !ok || m == nil || m["password_hash"] != nil || string(got) != `{"id":2}` {
+					t.Errorf("after filtering: body %s, shared value %v (%v); want {\"id\":2} in both", got, shared, ok)
+				}
+			case "monitor":
+				if ok || string(got) != body {
+					t.Errorf("after monitoring: body %s, shared value kept %v; want the body unchanged and the filtered value forgotten", got, ok)
+				}
+			}
+		})
+	}
+}

@@ -161,7 +161,9 @@ func (g *PropertyGuard) Response(ctx context.Context, x *pipeline.Exchange, resp
 	}
 	var doc any
 	var parseErr error
-	if len(bytes.TrimSpace(raw)) > 0 {
+	if v, ok := x.ResponseJSON(); ok {
+		doc = v // parsed by an earlier guard (schema.response)
+	} else if len(bytes.TrimSpace(raw)) > 0 {
 		doc, parseErr = decodeJSON(raw)
 	}
 	pr := x.Principal
@@ -203,6 +205,7 @@ func (g *PropertyGuard) Response(ctx context.Context, x *pipeline.Exchange, resp
 	v := pipeline.Verdict{Action: pipeline.Observe, Rule: "authz.property_removed", Category: "API3",
 		Detail: fmt.Sprintf("removed %d properties: %s", f.count, strings.Join(f.pointers, ", "))}
 	if g.monitor || x.Mode == pipeline.Monitor {
+		x.ForgetResponseJSON() // doc was filtered in place; the body was not
 		v.Detail = fmt.Sprintf("would remove %d properties: %s", f.count, strings.Join(f.pointers, ", "))
 		return v, nil
 	}
@@ -211,6 +214,7 @@ func (g *PropertyGuard) Response(ctx context.Context, x *pipeline.Exchange, resp
 		return pipeline.Verdict{}, fmt.Errorf("encoding the filtered answer: %w", err)
 	}
 	x.ReplaceResponseBody(resp, out)
+	x.SetResponseJSON(doc)
 	if !g.report {
 		return pipeline.Verdict{}, nil
 	}

@@ -40,6 +40,9 @@ func (g *responseGuard) Response(_ context.Context, x *pipeline.Exchange, resp *
 	if err != nil || kindOf(typ) != kindJSON {
 		return g.drift("schema.response_content_type", "undocumented media type for status "+code, nil), nil
 	}
+	if !g.sampled(x.Operation) {
+		return pipeline.Verdict{}, nil
+	}
 	body, err := x.ResponseBody(resp, int64(g.v.response.MaxBodyBytes))
 	if errors.Is(err, pipeline.ErrResponseTooLarge) {
 		return pipeline.Verdict{}, nil // too large to check; limits.response caps sizes
@@ -51,6 +54,7 @@ func (g *responseGuard) Response(_ context.Context, x *pipeline.Exchange, resp *
 	if err != nil {
 		return g.drift("schema.response_body", "answer is not JSON: "+err.Error(), nil), nil
 	}
+	x.SetResponseJSON(val) // later response guards reuse the parsed answer
 	if verr := s.Validate(val); verr != nil {
 		errs := schemaErrors(verr, nil)
 		return g.drift("schema.response_body", "status "+code+": "+problemDetail(errs), errs), nil

@@ -12,12 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -51,7 +53,19 @@ type ResponseConfig struct {
 	// MaxBodyBytes is the largest answer body validated; larger answers
 	// pass unchecked. Default 1MiB.
 	MaxBodyBytes config.ByteSize `yaml:"max_body_bytes,omitempty" json:"max_body_bytes,omitempty"`
+	// SampleRate is the share of answer bodies validated in monitor mode,
+	// between 0 (exclusive) and 1: the first 100 answers of each
+	// operation are all validated, then one in round(1/SampleRate).
+	// Status codes and media types are always checked. Drift is a
+	// property of the upstream's code, not of one request, so a sample
+	// finds it at a fraction of the cost. Default 1 (every answer);
+	// enforce mode always validates every answer.
+	SampleRate float64 `yaml:"sample_rate,omitempty" json:"sample_rate,omitempty"`
 }
+
+// sampleWarmup is how many answers of each operation are validated before
+// sampling starts.
+const sampleWarmup = 100
 
 // maxProblemErrors bounds the errors listed in one problem answer.
 const maxProblemErrors = 20
@@ -91,7 +105,24 @@ func New(spec *openapi.Spec, strict bool, lim Limits) (*Validator, error) {
 type requestGuard struct{ v *Validator }
 
 // responseGuard is the schema.response step.
-type responseGuard struct{ v *Validator }
+type responseGuard struct {
+	v     *Validator
+	every uint64                                // validate one answer body in every (after the warm-up); 1: all
+	seen  map[*openapi.Operation]*atomic.Uint64 // answers per operation, when sampling
+}
+
+// sampled reports whether the answer body of op is to be validated.
+func (g *responseGuard) sampled(op *openapi.Operation) bool {
+	if g.every <= 1 {
+		return true
+	}
+	c := g.seen[op]
+	if c == nil {
+		return true
+	}
+	n := c.Add(1)
+	return n <= sampleWarmup || (n-sampleWarmup)%g.every == 0
+}
 
 func newGuard(b pipeline.Build, response bool) (any, error) {
 	var cfg Config
@@ -112,6 +143,14 @@ func newGuard(b pipeline.Build, response bool) (any, error) {
 	if cfg.Response.MaxBodyBytes <= 0 {
 		cfg.Response.MaxBodyBytes = 1 << 20
 	}
+	switch r := cfg.Response.SampleRate; {
+	case r == 0:
+		cfg.Response.SampleRate = 1
+	case r < 0 || r > 1:
+		return nil, fmt.Errorf("response.sample_rate: must be above 0 and at most 1, not %v", r)
+	case r < 1 && cfg.Response.Mode == "enforce":
+		return nil, errors.New("response.sample_rate: enforce mode validates every answer; sampling is for monitor mode")
+	}
 	if cfg.JSON.MaxDepth < 0 || cfg.JSON.MaxKeys < 0 || cfg.JSON.MaxArray < 0 || cfg.JSON.MaxString < 0 {
 		return nil, errors.New("json: limits must not be negative")
 	}
@@ -130,7 +169,14 @@ func newGuard(b pipeline.Build, response bool) (any, error) {
 	v := *vv.(*Validator)
 	v.response = cfg.Response
 	if response {
-		return &responseGuard{v: &v}, nil
+		g := &responseGuard{v: &v, every: uint64(math.Round(1 / cfg.Response.SampleRate))}
+		if g.every > 1 {
+			g.seen = make(map[*openapi.Operation]*atomic.Uint64, len(b.Spec.Operations))
+			for _, op := range b.Spec.Operations {
+				g.seen[op] = new(atomic.Uint64)
+			}
+		}
+		return g, nil
 	}
 	return &requestGuard{v: &v}, nil
 }
