@@ -150,6 +150,9 @@ type Admin struct {
 	// Token is the admin bearer token (or APIGUARD_ADMIN_TOKEN). When empty
 	// on a loopback listener, a random one is generated and printed once.
 	Token Secret `yaml:"token" json:"token"`
+	// Tokens are named tokens, beside Token (whose name is "admin"): the
+	// audit log records the name of the token behind every action.
+	Tokens []AdminToken `yaml:"tokens" json:"tokens"`
 }
 
 // Store is where security events are kept.

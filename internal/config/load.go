@@ -124,6 +124,8 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 	for i := range cfg.APIs {
 		applyAPIDefaults(&cfg.APIs[i])
 	}
+	cfg.Alerts.applyDefaults()
+	cfg.Admin.applyAdminDefaults()
 	if cfg.Admin.Token == "" {
 		if v, ok := env("APIGUARD_ADMIN_TOKEN"); ok && v != "" {
 			cfg.Admin.Token = Secret(v)

@@ -78,12 +78,13 @@ func (c *Config) Validate() error {
 	if c.Admin.Listen != "off" {
 		if err := checkListen(c.Admin.Listen); err != nil {
 			add("admin.listen", "%v", err)
-		} else if !IsLoopbackListen(c.Admin.Listen) && c.Admin.Token == "" {
-			add("admin.token", "required when admin.listen is not a loopback address (set it or APIGUARD_ADMIN_TOKEN)")
+		} else if !IsLoopbackListen(c.Admin.Listen) && c.Admin.Token == "" && len(c.Admin.Tokens) == 0 {
+			add("admin.token", "required when admin.listen is not a loopback address (set it, APIGUARD_ADMIN_TOKEN or admin.tokens)")
 		}
 		if c.Admin.Token != "" && len(c.Admin.Token) < MinAdminTokenBytes {
 			add("admin.token", "must be at least %d bytes", MinAdminTokenBytes)
 		}
+		c.Admin.validateTokens(add)
 	}
 	for i, a := range c.Redis.Addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
@@ -216,6 +217,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.Alerts.validate(add)
 	if len(errs) > 0 {
 		return errs
 	}
