@@ -106,6 +106,18 @@ func (s *Session) Report(f Finding) {
 		lines = append(lines, s.Curl(f.Exchange))
 		rf.Reproduce = strings.Join(lines, "\n")
 	}
+	if rf.Reproduce == "" {
+		// no exchange: show where it is (the target, or the operation's path)
+		u := rf.Location.URL
+		if u == "" {
+			u = s.Target.String()
+		}
+		parts := []string{"curl", "-si"}
+		if m := rf.Location.Method; m != "" && m != http.MethodGet {
+			parts = append(parts, "-X", m)
+		}
+		rf.Reproduce = strings.Join(append(parts, s.shellWord(u)), " ")
+	}
 	rf.Title = s.Redact(rf.Title)
 	rf.Evidence = s.Redact(rf.Evidence)
 	rf.Description = s.Redact(rf.Description)
