@@ -352,8 +352,9 @@ func Default() *Config {
 			Retention: Retention{MaxAge: Duration(7 * 24 * time.Hour), MaxEvents: 1_000_000},
 			QueueSize: 10000,
 		},
-		Log:   Log{Level: "info", AccessLog: "stdout"},
-		Redis: Redis{DialTimeout: Duration(500 * time.Millisecond), Timeout: Duration(200 * time.Millisecond)},
+		Log:     Log{Level: "info", AccessLog: "stdout"},
+		Redis:   Redis{DialTimeout: Duration(500 * time.Millisecond), Timeout: Duration(200 * time.Millisecond)},
+		Observe: Observe{Detectors: DefaultDetectors()},
 	}
 }
 

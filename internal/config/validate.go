@@ -218,6 +218,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Alerts.validate(add)
+	c.Observe.Detectors.validate(add)
 	if len(errs) > 0 {
 		return errs
 	}
