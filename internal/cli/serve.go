@@ -26,6 +26,7 @@ import (
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/gateway"
 	"github.com/apiguard/apiguard/internal/openapi"
+	"github.com/apiguard/apiguard/internal/guard/schema"
 	"github.com/apiguard/apiguard/internal/observe"
 	"github.com/apiguard/apiguard/internal/pipeline"
 	"github.com/apiguard/apiguard/internal/store"
@@ -356,6 +357,9 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 			}
 			return &ExitError{Code: 2, Err: err}
 		}
+		// Answers of destinations with a spec are validated with the
+		// schema guard's engine.
+		egressProxy.SetValidator(schema.NewAnswerValidator())
 		eln, err := net.Listen("tcp", cfg.Egress.Listen)
 		if err != nil {
 			return fmt.Errorf("egress.listen: %w", err)

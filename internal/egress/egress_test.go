@@ -18,6 +18,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/config"
 	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/guard/schema"
 	"github.com/apiguard/apiguard/internal/openapi"
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
@@ -526,5 +527,64 @@ func TestChunkedRequestTooLarge(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 413 || rec.last().Rule != RuleRequestTooLarge {
 		t.Errorf("chunked 3000-byte body = %d %s, want 413 %s", resp.StatusCode, rec.last().Rule, RuleRequestTooLarge)
+	}
+}
+
+// TestSpecWithSchemaEngine runs the egress proxy with the schema guard's
+// engine, as serve wires it: an answer that breaks the destination's
+// documented schema never reaches the application.
+func TestSpecWithSchemaEngine(t *testing.T) {
+	srv, ca, _ := thirdParty(t)
+	dir := t.TempDir()
+	strict := strings.Replace(thirdPartySpec, `    get:
+      responses:
+        '200':
+          description: items
+          content:
+            application/json:
+              schema: {type: object}`, `    get:
+      responses:
+        '200':
+          description: items
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [items]
+                properties:
+                  items: {type: array, items: {type: object, required: [id, name, price]}}`, 1)
+	if strict == thirdPartySpec {
+		t.Fatal("the spec was not changed")
+	}
+	for _, tc := range []struct {
+		name, spec string
+		status     int
+		rule       string
+	}{
+		{"conforming answer passes", thirdPartySpec, 200, ""},
+		{"answer missing a required member is refused", strict, 502, RuleSchema},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, "tp.yaml"), []byte(tc.spec), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			base, p, rec := startProxy(t, destYAML("tp", srv.URL+"/base", ca, "spec: tp.yaml"), dir)
+			p.SetValidator(schema.NewAnswerValidator())
+			resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(base + "/tp/v1/items")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("GET /tp/v1/items = %d %s, want %d", resp.StatusCode, body, tc.status)
+			}
+			if tc.rule != "" && (rec.last().Rule != tc.rule || !strings.Contains(rec.last().Detail, "price")) {
+				t.Errorf("event = %s %q, want %s naming price", rec.last().Rule, rec.last().Detail, tc.rule)
+			}
+			if tc.rule != "" && strings.Contains(string(body), "price") {
+				t.Errorf("the refusal tells the application the validation detail: %s", body)
+			}
+		})
 	}
 }
