@@ -43,6 +43,7 @@ admin API. Run "apiguard serve" to protect the bundled demo API.`,
 	root.AddCommand(newKeysCmd())
 	root.AddCommand(newAdminCmd())
 	root.AddCommand(newAuditCmd())
+	root.AddCommand(newScanCmd())
 	return root
 }
 

@@ -72,7 +72,18 @@ type Finding struct {
 	// Fix is the apiguard setting (an x-apiguard extension or a config
 	// section) that closes the finding, for `audit --fix-suggestions`.
 	Fix string `json:"fix,omitempty"`
+	// Gateway is set by `scan --compare-gateway`: GatewayClosed when the
+	// finding is not reproduced through apiguard, GatewayRemaining when it
+	// is, GatewayOnly when it was found only through apiguard.
+	Gateway string `json:"gateway,omitempty"`
 }
+
+// Values of Finding.Gateway.
+const (
+	GatewayClosed    = "closed"
+	GatewayRemaining = "remaining"
+	GatewayOnly      = "gateway-only"
+)
 
 // Report is the result of one scan or audit run.
 type Report struct {
@@ -81,6 +92,8 @@ type Report struct {
 	Version string `json:"version"`
 	// Target is the scanned base URL or the audited file.
 	Target string `json:"target"`
+	// Gateway is the apiguard URL of `scan --compare-gateway`, "" otherwise.
+	Gateway string `json:"gateway,omitempty"`
 	// Started and Finished bound the run.
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`

@@ -34,7 +34,7 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace}
 </head>
 <body>
 <h1>{{.R.Tool}} report</h1>
-<p class="meta">target <code>{{.R.Target}}</code> · apiguard {{.R.Version}}{{if not .R.Started.IsZero}} · {{.R.Started.UTC.Format "2006-01-02 15:04:05 UTC"}}{{end}}</p>
+<p class="meta">target <code>{{.R.Target}}</code>{{with .R.Gateway}} · compared through apiguard at <code>{{.}}</code>{{end}} · apiguard {{.R.Version}}{{if not .R.Started.IsZero}} · {{.R.Started.UTC.Format "2006-01-02 15:04:05 UTC"}}{{end}}</p>
 {{if .R.Score}}<p>score <span class="score">{{.R.Score}}</span>/100</p>{{end}}
 <table>
 <tr><th>severity</th><th>findings</th></tr>
@@ -45,6 +45,7 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace}
 <summary><span class="sev {{.Severity}}">{{upper .Severity}}</span> {{.Category}} <code>{{.Rule}}</code> {{.Title}}</summary>
 <table>
 {{with where .Location}}<tr><th>location</th><td><code>{{.}}</code></td></tr>{{end}}
+{{with .Gateway}}<tr><th>through apiguard</th><td>{{.}}</td></tr>{{end}}
 {{with .Description}}<tr><th>description</th><td>{{.}}</td></tr>{{end}}
 {{with .Evidence}}<tr><th>evidence</th><td><pre>{{.}}</pre></td></tr>{{end}}
 {{with .Reproduce}}<tr><th>reproduce</th><td><pre>{{.}}</pre></td></tr>{{end}}

@@ -67,6 +67,9 @@ func WriteJUnit(w io.Writer, r *Report) error {
 				if loc := f.Location.where(); loc != "" {
 					fmt.Fprintf(&text, "location: %s\n", loc)
 				}
+				if f.Gateway != "" {
+					fmt.Fprintf(&text, "through apiguard: %s\n", f.Gateway)
+				}
 				if f.Evidence != "" {
 					fmt.Fprintf(&text, "evidence: %s\n", f.Evidence)
 				}

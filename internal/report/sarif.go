@@ -204,6 +204,9 @@ func WriteSARIF(w io.Writer, r *Report) error {
 		if f.Reproduce != "" {
 			res.Properties["reproduce"] = f.Reproduce
 		}
+		if f.Gateway != "" {
+			res.Properties["apiguard"] = f.Gateway
+		}
 		loc := sarifLoc{}
 		l := f.Location
 		if l.File != "" {
@@ -238,6 +241,9 @@ func WriteSARIF(w io.Writer, r *Report) error {
 		Results: results,
 	}
 	run.Properties = map[string]any{"tool": r.Tool, "target": r.Target}
+	if r.Gateway != "" {
+		run.Properties["gateway"] = r.Gateway
+	}
 	if r.Score != nil {
 		run.Properties["score"] = *r.Score
 	}

@@ -74,6 +74,17 @@ func SortFindings(fs []Finding) {
 	})
 }
 
+// GatewayCounts returns the number of findings per Gateway value.
+func (r *Report) GatewayCounts() map[string]int {
+	m := map[string]int{}
+	for _, f := range r.Findings {
+		if f.Gateway != "" {
+			m[f.Gateway]++
+		}
+	}
+	return m
+}
+
 // Counts returns the number of findings per severity.
 func (r *Report) Counts() map[Severity]int {
 	m := map[Severity]int{}
@@ -150,6 +161,11 @@ func WriteText(w io.Writer, r *Report) error {
 	counts := r.Counts()
 	ew.printf("findings: %d (critical %d, high %d, medium %d, low %d, info %d)\n",
 		len(r.Findings), counts[Critical], counts[High], counts[Medium], counts[Low], counts[Info])
+	if r.Gateway != "" {
+		g := r.GatewayCounts()
+		ew.printf("through apiguard (%s): %d closed, %d remaining, %d found only through apiguard\n",
+			r.Gateway, g[GatewayClosed], g[GatewayRemaining], g[GatewayOnly])
+	}
 	for _, sev := range severitiesDesc {
 		if counts[sev] == 0 {
 			continue
@@ -162,6 +178,9 @@ func WriteText(w io.Writer, r *Report) error {
 			ew.printf("  [%s] %s %s\n", f.Category, f.Rule, f.Title)
 			if loc := f.Location.where(); loc != "" {
 				ew.printf("    at %s\n", loc)
+			}
+			if f.Gateway != "" {
+				ew.printf("    through apiguard: %s\n", f.Gateway)
 			}
 			if f.Evidence != "" {
 				ew.printf("    evidence: %s\n", oneLine(f.Evidence))

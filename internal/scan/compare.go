@@ -1,7 +1,10 @@
 package scan
 
 import (
+	"net/url"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/report"
 )
 
 // Memo returns the value stored under key, computing it with fn the first
@@ -161,4 +164,65 @@ func joinPath(prefix, k string) string {
 		return k
 	}
 	return prefix + "." + k
+}
+
+// Compare merges a direct scan and the same scan through apiguard: each
+// direct finding is marked closed (not reproduced through apiguard) or
+// remaining, and findings seen only through apiguard are added, marked
+// gateway-only. Findings match by rule, method and operation (or path
+// when no operation is known).
+func Compare(direct, gateway *report.Report) *report.Report {
+	out := *direct
+	out.Gateway = gateway.Target
+	out.Checks = append([]report.Check(nil), direct.Checks...)
+	through := map[string]bool{}
+	for _, f := range gateway.Findings {
+		through[compareKey(f)] = true
+	}
+	seen := map[string]bool{}
+	out.Findings = make([]report.Finding, 0, len(direct.Findings))
+	for _, f := range direct.Findings {
+		k := compareKey(f)
+		seen[k] = true
+		if through[k] {
+			f.Gateway = report.GatewayRemaining
+		} else {
+			f.Gateway = report.GatewayClosed
+		}
+		out.Findings = append(out.Findings, f)
+	}
+	for _, f := range gateway.Findings {
+		if !seen[compareKey(f)] {
+			f.Gateway = report.GatewayOnly
+			out.Findings = append(out.Findings, f)
+		}
+	}
+	report.SortFindings(out.Findings)
+	if gateway.Finished.After(out.Finished) {
+		out.Finished = gateway.Finished
+	}
+	return &out
+}
+
+func compareKey(f report.Finding) string {
+	where := f.Location.Operation
+	if where == "" {
+		where = f.Location.URL
+		if u, err := url.Parse(where); err == nil {
+			where = u.Path
+		}
+	}
+	return f.Rule + "\x00" + f.Location.Method + "\x00" + where
+}
+
+// Remaining returns the findings that still count against a target: all
+// of them, or with a gateway comparison those not closed by apiguard.
+func Remaining(r *report.Report) []report.Finding {
+	var out []report.Finding
+	for _, f := range r.Findings {
+		if f.Gateway != report.GatewayClosed {
+			out = append(out, f)
+		}
+	}
+	return out
 }
