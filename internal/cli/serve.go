@@ -24,10 +24,12 @@ import (
 	"github.com/apiguard/apiguard/internal/config"
 	"github.com/apiguard/apiguard/internal/egress"
 	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/events/export"
 	"github.com/apiguard/apiguard/internal/gateway"
 	"github.com/apiguard/apiguard/internal/openapi"
 	"github.com/apiguard/apiguard/internal/guard/schema"
 	"github.com/apiguard/apiguard/internal/observe"
+	"github.com/apiguard/apiguard/internal/observe/detect"
 	"github.com/apiguard/apiguard/internal/pipeline"
 	"github.com/apiguard/apiguard/internal/store"
 )
@@ -255,7 +257,16 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	defer closeAccess()
-	rec := events.NewRecorder(events.RecorderOptions{AccessLog: accessW, Metrics: metrics, Store: writer, Logger: logger})
+	// Alert exporters (docs/alerts.md): their own drops are reported as
+	// events, which go through the recorder like any other.
+	var rec *events.Recorder
+	alerts := export.New(export.Options{Registry: metrics.Registry(), Emit: func(e events.Event) { rec.Event(e) },
+		Logger: logger.With("component", "alerts"), Version: Version})
+	rec = events.NewRecorder(events.RecorderOptions{AccessLog: accessW, Metrics: metrics, Store: writer, Logger: logger, Sink: alerts})
+	if err := alerts.Apply(cfg.Alerts, cfg.Dir); err != nil {
+		_ = alerts.Close(context.Background())
+		return &ExitError{Code: 2, Err: fmt.Errorf("alerts: %w", err)}
+	}
 
 	rdb, err := gateway.NewRedis(cfg.Redis, cfg.Dir)
 	if err != nil {
@@ -301,11 +312,23 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return &ExitError{Code: 2, Err: err}
 	}
 
+	// The anomaly detectors (docs/detectors.md) report and block through
+	// the services; deferred before the hub, they close after it has
+	// delivered the last observations.
+	detectors, err := detect.New(cfg.Observe.Detectors, services)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	defer detectors.Close()
+
 	// The observers (inventory, detectors) learn from every exchange off
 	// the request path; the hub outlives the gateway so queued
 	// observations still reach them at shutdown.
 	hub := observe.NewHub(observe.HubOptions{Logger: logger})
 	defer hub.Close(5 * time.Second)
+	if detectors.Active() {
+		hub.AddObserver("detectors", detectors)
+	}
 
 	gw, err = gateway.New(cfg, gateway.Options{Logger: logger, Recorder: rec, Metrics: metrics, SpecLoader: specLoader(cfg), Services: services, Observers: hub})
 	if err != nil {
@@ -397,6 +420,18 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 			logger.Error("config reload refused; the previous configuration keeps serving", "reason", reason, "error", err)
 			return
 		}
+		if err := detectors.Apply(next.Observe.Detectors); err != nil {
+			logger.Error("detectors reload refused; the previous settings stay", "reason", reason, "error", err)
+		} else if detectors.Active() {
+			hub.AddObserver("detectors", detectors)
+		} else {
+			hub.AddObserver("detectors", nil)
+		}
+		if err := alerts.Apply(next.Alerts, next.Dir); err != nil {
+			rec.Event(events.Event{Time: time.Now(), Kind: events.KindConfig, Guard: "alerts", Rule: "config.alerts_refused",
+				Verdict: events.VerdictError, Detail: "alert exporters not changed, the previous ones keep running: " + err.Error()})
+			logger.Error("alerts reload refused; the previous exporters keep running", "reason", reason, "error", err)
+		}
 		if egressProxy != nil {
 			// Destinations reload; a changed egress.listen needs a restart.
 			if err := egressProxy.Reload(next); err != nil {
@@ -443,6 +478,9 @@ loop:
 		_ = egressProxy.Shutdown(sctx)
 	}
 	_ = rec.Close()
+	if err := alerts.Close(sctx); err != nil {
+		logger.Warn("flushing alert exporters", "error", err)
+	}
 	if err := writer.Close(sctx); err != nil {
 		logger.Warn("flushing events", "error", err)
 	}
