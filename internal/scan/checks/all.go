@@ -27,7 +27,19 @@ func All() []scan.Check {
 		// passive exposure check over every answer so far
 		newMassAssignment(),
 		newDataExposure(),
-		// S2 checks: API4, API6, API7, API8, API9, API10, injection.
+		// API8: misconfiguration, then injection (filed under API8)
+		newMisconfig(),
+		newInjection(),
+		// API9: undocumented paths and versions, deprecated operations
+		newInventory(),
+		// API7, API10: the target calls the scan's canary
+		newSSRF(),
+		newConsumption(),
+		// API6: business flows (quota burst, amounts)
+		newFlows(),
+		// API4: page size, body size, then the rate-limit burst (it may
+		// spend the last user's request budget at the target)
+		newResource(),
 		// keep last: wrong-password logins may lock the probed user out
 		newNoLockout(),
 	}

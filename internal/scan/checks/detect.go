@@ -6,7 +6,6 @@ package checks
 
 import (
 	"encoding/json"
-	"net/http"
 	"regexp"
 	"sort"
 	"strings"
@@ -154,21 +153,6 @@ func firstMatch(body, kind string) string {
 		}
 	}
 	return ""
-}
-
-// headerLines renders selected headers of h for evidence, in the order
-// of names, skipping absent ones.
-func headerLines(h http.Header, names ...string) string {
-	var b strings.Builder
-	for _, n := range names {
-		for _, v := range h.Values(n) {
-			if b.Len() > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(http.CanonicalHeaderKey(n) + ": " + v)
-		}
-	}
-	return b.String()
 }
 
 // decodeJSON decodes body, nil when it is not JSON.

@@ -117,3 +117,10 @@ func traceEchoes(status int, body []byte, path string) bool {
 	}
 	return strings.HasPrefix(string(body), "TRACE "+path) || strings.Contains(string(body), "TRACE "+path+" HTTP/")
 }
+
+// isPrivateHost reports whether host is a private, link-local or
+// unique-local address literal.
+func isPrivateHost(host string) bool {
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && (ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified())
+}

@@ -142,7 +142,9 @@ func TestWebhookAndTrigger(t *testing.T) {
 }
 
 func TestRowsDiffer(t *testing.T) {
-	s := func(status, items, size int) answerShape { return answerShape{status: status, items: items, size: size} }
+	s := func(status, items, size int) answerShape {
+		return answerShape{status: status, items: items, size: size}
+	}
 	cases := []struct {
 		name              string
 		base, truthy, fal answerShape
