@@ -24,6 +24,12 @@ type Enqueuer interface {
 	Enqueue(Event) bool
 }
 
+// Sink takes security events for export (SIEM, alerts) without blocking.
+// *export.Hub implements it.
+type Sink interface {
+	Export(Event)
+}
+
 // RecorderOptions configure a Recorder. Every field is optional.
 type RecorderOptions struct {
 	// AccessLog receives one JSON line per request; nil turns it off.
@@ -34,6 +40,9 @@ type RecorderOptions struct {
 	Store Enqueuer
 	// Logger receives security events (never access lines); nil discards.
 	Logger *slog.Logger
+	// Sink receives every security event, redacted, after the store;
+	// nil turns export off.
+	Sink Sink
 }
 
 // Recorder fans requests and security events out to the access log, the
@@ -42,6 +51,7 @@ type Recorder struct {
 	metrics *Metrics
 	store   Enqueuer
 	logger  *slog.Logger
+	sink    Sink
 
 	out     io.Writer // nil when the access log is off
 	mu      sync.Mutex
@@ -68,6 +78,7 @@ func NewRecorder(o RecorderOptions) *Recorder {
 		metrics: o.Metrics,
 		store:   o.Store,
 		logger:  o.Logger,
+		sink:    o.Sink,
 		out:     o.AccessLog,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -107,7 +118,7 @@ func (r *Recorder) Access(a *Access) {
 }
 
 // Event records one security event: a log line (warn for blocks and guard
-// failures, info otherwise), the event metrics, and the store.
+// failures, info otherwise), the event metrics, the store and the sink.
 func (r *Recorder) Event(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
@@ -142,6 +153,9 @@ func (r *Recorder) Event(e Event) {
 	}
 	if r.store != nil && !r.store.Enqueue(e) && r.metrics != nil {
 		r.metrics.EventsDropped(1)
+	}
+	if r.sink != nil {
+		r.sink.Export(e)
 	}
 }
 
