@@ -397,7 +397,7 @@ func (d *differ) schema(where, ptr string, obs, spec *yaml.Node, depth int, body
 	if ptr != "" {
 		loc += " " + ptr
 	}
-	if v.types != nil && len(v.types) > 0 {
+	if len(v.types) > 0 {
 		var bad []string
 		for _, t := range typeList(openapi.MapGet(obs, "type")) {
 			switch {

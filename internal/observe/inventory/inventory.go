@@ -739,8 +739,13 @@ func (ep *endpoint) merge(src *endpoint) {
 	for i, p := range src.PathParams {
 		mergeParam(&ep.PathParams, i, p, maxDepth)
 	}
-	// Positions that are parameters now but were literal in src.
-	ep.retarget(ep.Template)
+	// Positions that are parameters now but were literal in src: its
+	// exchanges had a slug there.
+	for i, seg := range strings.Split(strings.TrimPrefix(ep.Template, "/"), "/") {
+		if isParamSeg(seg) && src.PathParams[i] == nil {
+			mergeParam(&ep.PathParams, i, &param{Type: TypeSet(tString), Kind: segSlug, Seen: src.Count}, maxDepth)
+		}
+	}
 	for name, p := range src.Query {
 		mergeParam(&ep.Query, name, p, maxParams)
 	}

@@ -171,6 +171,9 @@ func (in *inferrer) form(s *Schema, b []byte) bool {
 			continue
 		}
 		c.Seen++
+		if kind := sensitiveName(name); kind != "" {
+			in.mark(c, kind)
+		}
 		typ, format := scalarType(vs[0])
 		first := c.Type&TypeSet(tString) == 0
 		c.Type |= TypeSet(typ)

@@ -69,7 +69,7 @@ func segmentKind(s string) string {
 		return segDate
 	case n >= 20 && others > 0 && isDateTime(s):
 		return segDateTime
-	case others == 1 && strings.IndexByte(s, '@') > 0 && strings.IndexByte(s, '@') < n-1:
+	case others > 0 && strings.IndexByte(s, '@') > 0 && isEmail(s):
 		return segEmail
 	case others > 0:
 		return segLiteral
