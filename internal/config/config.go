@@ -354,7 +354,7 @@ func Default() *Config {
 		},
 		Log:     Log{Level: "info", AccessLog: "stdout"},
 		Redis:   Redis{DialTimeout: Duration(500 * time.Millisecond), Timeout: Duration(200 * time.Millisecond)},
-		Observe: Observe{Detectors: DefaultDetectors()},
+		Observe: Observe{Inventory: DefaultInventory(), Detectors: DefaultDetectors()},
 	}
 }
 

@@ -219,6 +219,7 @@ func (c *Config) Validate() error {
 	}
 	c.Alerts.validate(add)
 	c.Observe.Detectors.validate(add)
+	c.Observe.Inventory.validate(add)
 	if len(errs) > 0 {
 		return errs
 	}
