@@ -88,7 +88,8 @@ func sensitiveData(body string) []string {
 
 // itemCount is the length of the largest JSON array in v at depth ≤ 2
 // (a top-level array, or a member such as items/data/results, or one
-// level deeper as in {"data":{"items":[…]}}); -1 when there is none.
+// level deeper as in {"data":{"items":[…]}}); a null member counts as an
+// empty list; -1 when there is none.
 func itemCount(v any) int {
 	return largestArray(v, 0)
 }
@@ -103,7 +104,11 @@ func largestArray(v any, depth int) int {
 			return -1
 		}
 		for _, e := range t {
-			if n := largestArray(e, depth+1); n > best {
+			n := largestArray(e, depth+1)
+			if e == nil {
+				n = 0 // {"items": null}: an empty list as many encoders write it
+			}
+			if n > best {
 				best = n
 			}
 		}

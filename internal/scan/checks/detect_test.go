@@ -87,6 +87,7 @@ func TestItemCount(t *testing.T) {
 		{`{"id":1}`, -1},
 		{`not json`, -1},
 		{`{"items":[]}`, 0},
+		{`{"items":null}`, 0},
 	}
 	for _, c := range cases {
 		if got := jsonItems([]byte(c.body)); got != c.want {

@@ -274,33 +274,34 @@ func (c *Injection) sqlTime(ctx context.Context, s *scan.Session, in injectionIn
 	return len(durations) == 2, payload, last, nil
 }
 
-// nosqlQuery sends name[$ne]=<random>: answered with more rows than the
-// benign value and than the empty value, the operator reached the query.
+// nosqlQuery sends name[$ne]=<random> and name[$eq]=<random>: an API
+// that ignores the bracketed names answers both alike; one that passes
+// the operator to a document store answers everything to $ne and nothing
+// to $eq.
 func (c *Injection) nosqlQuery(ctx context.Context, s *scan.Session, in injectionInput) error {
 	seed := "apg" + randomHex(3)
-	base, err := c.do(ctx, s, in, seed)
-	if err != nil || base.Status == 429 {
+	op := func(name string) (*scan.Response, error) {
+		r := in.base.Clone()
+		r.Query.Del(in.query)
+		r.Query.Set(in.query+"["+name+"]", seed)
+		return s.Do(ctx, in.caller, r)
+	}
+	ne, err := op("$ne")
+	if err != nil || !ne.OK() {
 		return err
 	}
-	empty, err := c.do(ctx, s, in, "")
+	eq, err := op("$eq")
 	if err != nil {
 		return err
 	}
-	r := in.base.Clone()
-	r.Query.Del(in.query)
-	r.Query.Set(in.query+"[$ne]", seed)
-	ne, err := s.Do(ctx, in.caller, r)
-	if err != nil {
-		return err
-	}
-	b, e, n := shapeOf(base), shapeOf(empty), shapeOf(ne)
-	if !n.ok() || n.items <= 0 || n.items <= b.items || n.items <= e.items && e.ok() {
+	n, e := shapeOf(ne), shapeOf(eq)
+	if !e.ok() || n.items <= 0 || n.items <= e.items {
 		return nil
 	}
-	s.Report(scan.Finding{Rule: "scan.nosql-injection", Severity: report.High, Exchange: ne, Steps: []*scan.Response{base, empty}, Key: in.name(),
+	s.Report(scan.Finding{Rule: "scan.nosql-injection", Severity: report.High, Exchange: ne, Steps: []*scan.Response{eq}, Key: in.name(),
 		Title:       "NoSQL operator injection in " + in.name(),
-		Description: "A query operator in the parameter name ([$ne]) is passed to the database: the answer matches everything instead of the given value.",
-		Evidence:    fmt.Sprintf("%s[$ne]=%s answered %s; %s=%s answered %s and an empty value %s (status %d)", in.query, seed, rowsText(n.items), in.query, seed, rowsText(b.items), rowsText(e.items), empty.Status),
+		Description: "Query operators in the parameter name ([$ne], [$eq]) are passed to the database: $ne with a random value matches everything, $eq with the same value nothing.",
+		Evidence:    fmt.Sprintf("%s[$ne]=%s answered %s; %s[$eq]=%s answered %s", in.query, seed, rowsText(n.items), in.query, seed, rowsText(e.items)),
 		Remediation: "Accept only scalar values for query parameters (reject objects and operators) and build queries with typed filters."})
 	return nil
 }

@@ -147,14 +147,21 @@ func sameAsCatchAll(probe, baseline fingerprint) bool {
 }
 
 // substantive reports whether a 2xx answer carries data: a JSON object
-// with at least two members or a non-empty JSON array, or any other body
-// of 64 bytes or more.
+// with at least two members, a non-empty list or a non-empty nested
+// object, a non-empty JSON array, or any other body of 64 bytes or more.
 func substantive(contentType string, body []byte) bool {
 	mt, _, _ := mime.ParseMediaType(contentType)
 	if strings.HasSuffix(mt, "json") {
 		switch v := decodeJSON(body).(type) {
 		case map[string]any:
-			return len(v) >= 2
+			if len(v) >= 2 || itemCount(v) > 0 {
+				return true
+			}
+			for _, e := range v {
+				if m, ok := e.(map[string]any); ok && len(m) > 0 {
+					return true
+				}
+			}
 		case []any:
 			return len(v) > 0
 		}

@@ -268,6 +268,8 @@ func TestSubstantive(t *testing.T) {
 	}{
 		{"application/json", `{"service":"x","dsn":"y"}`, true},
 		{"application/json", `{"status":"ok"}`, false},
+		{"application/json", `{"items":[{"id":1}]}`, true},
+		{"application/json", `{"config":{"debug":true}}`, true},
 		{"application/json", `[]`, false},
 		{"text/plain", "ok", false},
 		{"text/html", string(make([]byte, 100)) + "x", true},
