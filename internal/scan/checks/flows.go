@@ -111,7 +111,7 @@ func (c *Flows) amounts(ctx context.Context, s *scan.Session, op *scan.Operation
 		s.Report(scan.Finding{Rule: "scan.business-logic", Severity: sev, Exchange: resp, Key: field + fmt.Sprint(v < 0),
 			Title:       title + " by " + op.ID,
 			Description: desc,
-			Evidence:    fmt.Sprintf("%s with %s=%v answered %d (spec minimum: %s)", statusLine(resp), field, v, resp.Status, min),
+			Evidence:    fmt.Sprintf("%s=%v: %s (spec minimum: %s)", field, v, statusLine(resp), min),
 			Remediation: "Validate amounts server-side: strictly positive, at most two decimals for money, not above the source balance; refuse with a 400 (apiguard: the schema guard enforces the spec's minimum)."})
 		return nil // a negative amount accepted says enough
 	}

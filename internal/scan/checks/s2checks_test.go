@@ -46,6 +46,14 @@ paths:
           application/json:
             schema: {type: object, properties: {nickname: {type: string, maxLength: 20}}}
       responses: {'200': {description: ok}}
+  /v1/orders:
+    post:
+      operationId: placeOrder
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, required: [sku, quantity], properties: {sku: {type: string, maxLength: 20, pattern: '^[A-Z0-9-]+$'}, quantity: {type: integer, minimum: 1, maximum: 5}}}
+      responses: {'201': {description: created}}
   /v1/import:
     post:
       operationId: importFeed
@@ -76,6 +84,7 @@ type itemsAPI struct {
 	limited    bool // 429 beyond 200 requests per key
 	mu         sync.Mutex
 	perKey     map[string]int
+	orders     map[string]int
 	hooks      []string
 }
 
@@ -158,9 +167,37 @@ func (a *itemsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out = out[:size]
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"items": out})
+	case r.Method == "POST" && r.URL.Path == "/v1/orders":
+		var body struct {
+			SKU      string `json:"sku"`
+			Quantity int    `json:"quantity"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || !a.vulnerable && (body.Quantity < 1 || body.Quantity > 5) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":"bad order"}`)
+			return
+		}
+		a.mu.Lock()
+		if a.orders == nil {
+			a.orders = map[string]int{}
+		}
+		a.orders[r.Header.Get("X-Key")]++
+		n := a.orders[r.Header.Get("X-Key")]
+		a.mu.Unlock()
+		if !a.vulnerable && n > 5 {
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": n, "sku": body.SKU, "quantity": body.Quantity})
 	case r.Method == "PATCH" && r.URL.Path == "/v1/profile":
 		var body map[string]any
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil {
+		limit := int64(1 << 10)
+		if a.vulnerable {
+			limit = 1 << 30
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, limit)).Decode(&body); err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"error":"bad body"}`)
 			return
@@ -287,6 +324,9 @@ func TestChecksOnAGenericAPI(t *testing.T) {
 		{"scan.sql-injection", report.Critical},
 		{"scan.nosql-injection", report.High},
 		{"scan.page-size", report.Medium},
+		{"scan.body-size", report.Medium},
+		{"scan.business-logic", report.Critical},
+		{"scan.flow-quota", report.Medium},
 		{"scan.rate-limit", report.Medium},
 		{"scan.ssrf", report.High},
 		{"scan.unsafe-consumption", report.High},
