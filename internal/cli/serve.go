@@ -25,10 +25,11 @@ import (
 	"github.com/apiguard/apiguard/internal/egress"
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/gateway"
-	"github.com/apiguard/apiguard/internal/openapi"
 	"github.com/apiguard/apiguard/internal/guard/schema"
 	"github.com/apiguard/apiguard/internal/observe"
 	"github.com/apiguard/apiguard/internal/observe/detect"
+	"github.com/apiguard/apiguard/internal/observe/inventory"
+	"github.com/apiguard/apiguard/internal/openapi"
 	"github.com/apiguard/apiguard/internal/pipeline"
 	"github.com/apiguard/apiguard/internal/store"
 )
@@ -311,6 +312,11 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}
 	defer detectors.Close()
 
+	// The API inventory (docs/inventory.md); deferred before the hub, its
+	// last snapshot holds the last observations.
+	invs := newServeInventory(cfg, db, logger)
+	defer invs.Close()
+
 	// The observers (inventory, detectors) learn from every exchange off
 	// the request path; the hub outlives the gateway so queued
 	// observations still reach them at shutdown.
@@ -318,6 +324,10 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	defer hub.Close(5 * time.Second)
 	if detectors.Active() {
 		hub.AddObserver("detectors", detectors)
+	}
+	invs.Attach(hub)
+	if adm != nil {
+		adm.Handle("GET "+inventory.AdminPath, inventory.Handler(invs.Current, hub.Dropped))
 	}
 
 	gw, err = gateway.New(cfg, gateway.Options{Logger: logger, Recorder: rec, Metrics: metrics, SpecLoader: specLoader(cfg), Services: services, Observers: hub})
@@ -410,6 +420,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 			logger.Error("config reload refused; the previous configuration keeps serving", "reason", reason, "error", err)
 			return
 		}
+		invs.Apply(next)
 		if err := detectors.Apply(next.Observe.Detectors); err != nil {
 			logger.Error("detectors reload refused; the previous settings stay", "reason", reason, "error", err)
 		} else if detectors.Active() {
