@@ -24,6 +24,7 @@ import (
 	"github.com/apiguard/apiguard/internal/config"
 	"github.com/apiguard/apiguard/internal/egress"
 	"github.com/apiguard/apiguard/internal/events"
+	"github.com/apiguard/apiguard/internal/events/export"
 	"github.com/apiguard/apiguard/internal/gateway"
 	"github.com/apiguard/apiguard/internal/guard/schema"
 	"github.com/apiguard/apiguard/internal/observe"
@@ -257,7 +258,16 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	defer closeAccess()
-	rec := events.NewRecorder(events.RecorderOptions{AccessLog: accessW, Metrics: metrics, Store: writer, Logger: logger})
+	// Alert exporters (docs/alerts.md): their own drops are reported as
+	// events, which go through the recorder like any other.
+	var rec *events.Recorder
+	alerts := export.New(export.Options{Registry: metrics.Registry(), Emit: func(e events.Event) { rec.Event(e) },
+		Logger: logger.With("component", "alerts"), Version: Version})
+	rec = events.NewRecorder(events.RecorderOptions{AccessLog: accessW, Metrics: metrics, Store: writer, Logger: logger, Sink: alerts})
+	if err := alerts.Apply(cfg.Alerts, cfg.Dir); err != nil {
+		_ = alerts.Close(context.Background())
+		return &ExitError{Code: 2, Err: fmt.Errorf("alerts: %w", err)}
+	}
 
 	rdb, err := gateway.NewRedis(cfg.Redis, cfg.Dir)
 	if err != nil {
@@ -428,6 +438,11 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		} else {
 			hub.AddObserver("detectors", nil)
 		}
+		if err := alerts.Apply(next.Alerts, next.Dir); err != nil {
+			rec.Event(events.Event{Time: time.Now(), Kind: events.KindConfig, Guard: "alerts", Rule: "config.alerts_refused",
+				Verdict: events.VerdictError, Detail: "alert exporters not changed, the previous ones keep running: " + err.Error()})
+			logger.Error("alerts reload refused; the previous exporters keep running", "reason", reason, "error", err)
+		}
 		if egressProxy != nil {
 			// Destinations reload; a changed egress.listen needs a restart.
 			if err := egressProxy.Reload(next); err != nil {
@@ -474,6 +489,9 @@ loop:
 		_ = egressProxy.Shutdown(sctx)
 	}
 	_ = rec.Close()
+	if err := alerts.Close(sctx); err != nil {
+		logger.Warn("flushing alert exporters", "error", err)
+	}
 	if err := writer.Close(sctx); err != nil {
 		logger.Warn("flushing events", "error", err)
 	}
