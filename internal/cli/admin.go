@@ -130,6 +130,7 @@ func newAdminCmd() *cobra.Command {
   apiguard admin lockdown demobank read-only --reason "incident 42"
   apiguard admin events tail --follow --verdict block
   apiguard admin audit
+  apiguard admin inventory list --class shadow
 
 The token comes from --token or APIGUARD_ADMIN_TOKEN.`,
 		Args: cobra.NoArgs,
@@ -138,6 +139,7 @@ The token comes from --token or APIGUARD_ADMIN_TOKEN.`,
 	pf.StringVar(&f.url, "admin-url", "http://127.0.0.1:9090", "admin API base URL")
 	pf.StringVar(&f.token, "token", "", "admin token (default $APIGUARD_ADMIN_TOKEN)")
 	cmd.AddCommand(newAdminBlocksCmd(f), newAdminLockdownCmd(f), newAdminEventsCmd(f), newAdminAuditCmd(f))
+	cmd.AddCommand(newAdminInventoryCmd(f))
 	return cmd
 }
 

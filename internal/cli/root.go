@@ -44,6 +44,7 @@ admin API. Run "apiguard serve" to protect the bundled demo API.`,
 	root.AddCommand(newAdminCmd())
 	root.AddCommand(newAuditCmd())
 	root.AddCommand(newScanCmd())
+	root.AddCommand(newDiscoverCmd())
 	return root
 }
 
