@@ -116,6 +116,9 @@ func Diff(observed, spec *openapi.Spec, o DiffOptions) []Difference {
 
 type differ struct {
 	spec *openapi.Spec
+	// response is set while comparing answer bodies (writeOnly members
+	// must not be answered; readOnly ones must not be sent).
+	inResponse bool
 	out  []Difference
 	cur  *openapi.Operation // the spec operation being compared
 	obs  *openapi.Operation
@@ -293,7 +296,9 @@ func (d *differ) content(where string, obs, spec *yaml.Node) {
 		if obsSchema == nil {
 			continue
 		}
+		d.inResponse = strings.HasPrefix(where, "response")
 		d.schema(where+" "+mt, "", obsSchema, openapi.MapGet(d.resolve(sm), "schema"), 0, true)
+		d.inResponse = false
 	}
 }
 
@@ -434,6 +439,13 @@ func (d *differ) schema(where, ptr string, obs, spec *yaml.Node, depth int, body
 				}
 				continue
 			}
+			if rs := d.resolve(sp); rs != nil {
+				if d.inResponse && isTrue(openapi.MapGet(rs, "writeOnly")) {
+					d.note(DiffUndocumentedField, where+" "+child, "writeOnly in the spec, but answered")
+				} else if !d.inResponse && isTrue(openapi.MapGet(rs, "readOnly")) {
+					d.note(DiffUndocumentedField, where+" "+child, "readOnly in the spec, but sent")
+				}
+			}
 			d.schema(where, child, obsProps.Content[i+1], sp, depth+1, true)
 		}
 		truncated := openapi.MapGet(obs, "x-apiguard-truncated") != nil
@@ -451,6 +463,8 @@ func (d *differ) schema(where, ptr string, obs, spec *yaml.Node, depth int, body
 		}
 	}
 }
+
+func isTrue(n *yaml.Node) bool { return n != nil && n.Kind == yaml.ScalarNode && n.Value == "true" }
 
 func typeList(n *yaml.Node) []string {
 	if n == nil {
