@@ -119,9 +119,9 @@ type differ struct {
 	// response is set while comparing answer bodies (writeOnly members
 	// must not be answered; readOnly ones must not be sent).
 	inResponse bool
-	out  []Difference
-	cur  *openapi.Operation // the spec operation being compared
-	obs  *openapi.Operation
+	out        []Difference
+	cur        *openapi.Operation // the spec operation being compared
+	obs        *openapi.Operation
 }
 
 func (d *differ) add(kind string, op *openapi.Operation, where, detail string) {
