@@ -73,3 +73,44 @@ func BenchmarkDemobankProfile(b *testing.B) {
 		}
 	}
 }
+
+// TestJSONPostIsATransferOrder checks that the 1 KiB JSON POST every
+// target gets is a valid demobank transfer order from alice's account,
+// through the full profile too, so that apiguard-demobank is measured on
+// the same body as the peers.
+func TestJSONPostIsATransferOrder(t *testing.T) {
+	dir, _ := filepath.Abs("../../examples/demobank")
+	src, err := os.ReadFile(filepath.Join(dir, "apiguard.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := benchDemobankConfig(src, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "demobank.yaml")
+	if err := os.WriteFile(cfg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := gatewaytest.Start(t, gatewaytest.Options{ConfigFile: cfg})
+	token := env.Login(t, "alice")
+	post := func(base string) (int, []byte) {
+		req, _ := http.NewRequest(http.MethodPost, base+demobankOrderPath, bytes.NewReader(jsonPostBody))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	for _, base := range []string{env.BankURL, env.URL} {
+		for i := range 7 { // more than the example's business quota, which the bench removes
+			if status, body := post(base); status != http.StatusCreated {
+				t.Fatalf("POST %s%s #%d = %d %s, want 201", base, demobankOrderPath, i+1, status, body)
+			}
+		}
+	}
+}

@@ -53,6 +53,11 @@ const demobankPath = "/api/v1/accounts/101"
 // demobankPostPath is the demobank JSON POST: alice makes a transfer.
 const demobankPostPath = "/api/v1/transfers"
 
+// demobankOrderPath is where the 1 KiB JSON POST goes through demobank:
+// alice schedules a transfer order (the same body as jsonPostBody, which
+// is valid against demobank's TransferOrderRequest).
+const demobankOrderPath = "/api/v1/transfer-orders"
+
 // commonHeaders are sent with every measured request, to every target: a
 // client names the API by host name (the CRS flags a numeric Host header,
 // which wrk would send) and says what it is and what it accepts.
@@ -66,7 +71,7 @@ var commonHeaders = []string{
 // upstream role: a clean, realistic transfer order with a memo and nested
 // fields.
 var jsonPostBody = []byte(`{"transfer":{"from":{"account_id":101,"iban":"DE89370400440532013000","holder":"Alice Example"},` +
-	`"to":{"account_id":202,"iban":"FR1420041010050500013M02606","holder":"Bob Martin","bank":"BNP Paribas"},` +
+	`"to":{"account_id":102,"iban":"FR1420041010050500013M02606","holder":"Bob Martin","bank":"BNP Paribas"},` +
 	`"amount":{"value":"1250.40","currency":"EUR"},` +
 	`"memo":"Rent for March, flat 3B at 12 Rue de Rivoli. Thanks again for waiting until the 5th, see you at the meeting!",` +
 	`"reference":"INV-2024-0315-0042","scheduled_for":"2024-03-15","recurring":{"every":"month","count":12},` +
@@ -358,6 +363,8 @@ func (e *env) setupDemobank(ctx context.Context) ([]target, error) {
 	reqs := func(base string) map[string]request {
 		return map[string]request{
 			shapeGet: {Method: http.MethodGet, URL: base + demobankPath, Headers: headers},
+			shapePost: {Method: http.MethodPost, URL: base + demobankOrderPath, Headers: headers,
+				Body: jsonPostBody, ContentType: "application/json", Script: e.post1K},
 			shapeTransfer: {Method: http.MethodPost, URL: base + demobankPostPath, Headers: headers,
 				Body: demobankTransferBody, ContentType: "application/json", Script: e.postTransfer},
 		}

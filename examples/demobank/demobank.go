@@ -194,6 +194,7 @@ func (s *Server) buildRoutes() []route {
 		{"GET", "/api/v1/accounts", false, s.handleListAccounts},
 		{"GET", "/api/v1/accounts/{accountId}", false, s.handleGetAccount},
 		{"POST", "/api/v1/transfers", false, s.handleCreateTransfer},
+		{"POST", "/api/v1/transfer-orders", false, s.handleCreateTransferOrder},
 		{"GET", "/api/v1/transactions", false, s.handleListTransactions},
 		{"GET", "/api/v1/admin/users", false, s.handleAdminListUsers},
 		{"GET", "/api/v1/search", false, s.handleSearch},

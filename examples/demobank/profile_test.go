@@ -308,3 +308,40 @@ func groundTruthCases() []closedCase {
 	}
 	return cases
 }
+
+// TestProfileTransferOrders checks the 1 KiB transfer order (the load
+// bench's JSON POST) through the profile: a clean order passes every guard
+// (WAF included), an order from someone else's account is refused by the
+// gateway, and orders count towards the transfers' business quota.
+func TestProfileTransferOrders(t *testing.T) {
+	p := startProfile(t)
+	order := func(from string) string {
+		return `{"transfer":{"from":{"account_id":` + from + `,"iban":"DE89370400440532013000","holder":"Alice Example"},` +
+			`"to":{"account_id":102,"iban":"FR1420041010050500013M02606","holder":"Bob Martin","bank":"BNP Paribas"},` +
+			`"amount":{"value":"1250.40","currency":"EUR"},` +
+			`"memo":"Rent for March, flat 3B at 12 Rue de Rivoli. Thanks again for waiting until the 5th, see you at the meeting!",` +
+			`"reference":"INV-2024-0315-0042","scheduled_for":"2024-03-15","recurring":{"every":"month","count":12},` +
+			`"tags":["rent","household","monthly"]},` +
+			`"payer":{"name":"Alice Example","email":"alice@example.com","phone":"+44 20 7946 0958",` +
+			`"address":{"street":"221B Baker Street","city":"London","postcode":"NW1 6XE","country":"GB"}},` +
+			`"client":{"channel":"mobile","device":"iPhone 15","app_version":"4.12.1","locale":"en-GB","timezone":"Europe/London"},` +
+			`"request_id":"5f0c6a2e-8f5d-4c1e-9a59-6b1f4d2c9e11","idempotency_key":"c1d2e3f4-a5b6-4789-8abc-def012345678",` +
+			`"consent":{"accepted":true,"at":"2024-03-14T18:22:05Z","version":"2024-01","text_id":"sepa-standard"},` +
+			`"notes":"Second instalment of the deposit is due in April. Keep the receipt."}`
+	}
+	if resp, body := p.send(t, "alice", "POST", "/api/v1/transfer-orders", order("101")); resp.StatusCode != 201 {
+		t.Fatalf("alice's order = %d %s, want 201", resp.StatusCode, body)
+	}
+	resp, body := p.send(t, "alice", "POST", "/api/v1/transfer-orders", order("102"))
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "request_id") || len(p.env.EventsWithRule("authz.referenced_object_denied")) == 0 {
+		t.Errorf("order from bob's account = %d %s, want 403 authz.referenced_object_denied", resp.StatusCode, body)
+	}
+	var codes []int
+	for range 5 {
+		resp, _ := p.send(t, "alice", "POST", "/api/v1/transfer-orders", order("101"))
+		codes = append(codes, resp.StatusCode)
+	}
+	if fmt.Sprint(codes) != "[201 201 201 201 429]" {
+		t.Errorf("orders 2..6 within the hour = %v, want four 201 then 429 (5 per hour, shared with transfers)", codes)
+	}
+}

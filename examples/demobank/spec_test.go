@@ -109,7 +109,7 @@ func TestSpec(t *testing.T) {
 		ids = append(ids, fmt.Sprint(op["operationId"]))
 	}
 	sort.Strings(ids)
-	wantIDs := []string{"adminListUsers", "createTransfer", "createWebhook", "getAccount", "getJwks", "getOpenIDConfiguration",
+	wantIDs := []string{"adminListUsers", "createTransfer", "createTransferOrder", "createWebhook", "getAccount", "getJwks", "getOpenIDConfiguration",
 		"getUser", "getUserV0", "importAvatar", "listAccounts", "listTransactions", "login", "searchTransactions", "testWebhook", "updateUser"}
 	if !slices.Equal(ids, wantIDs) {
 		t.Errorf("operationIds = %v, want %v", ids, wantIDs)
@@ -281,6 +281,8 @@ func TestFixedAnswersMatchSpec(t *testing.T) {
 		{"GET /api/v1/accounts", "GET", "/api/v1/accounts", alice, nil, 200},
 		{"GET /api/v1/accounts/{accountId}", "GET", "/api/v1/accounts/101", alice, nil, 200},
 		{"POST /api/v1/transfers", "POST", "/api/v1/transfers", alice, map[string]any{"from_account_id": 101, "to_account_id": 102, "amount": 1.25, "currency": "EUR", "memo": "m"}, 201},
+		{"POST /api/v1/transfer-orders", "POST", "/api/v1/transfer-orders", alice, sampleOrder(101, "12.50"), 201},
+		{"POST /api/v1/transfer-orders", "POST", "/api/v1/transfer-orders", alice, sampleOrder(102, "12.50"), 403},
 		{"GET /api/v1/transactions", "GET", "/api/v1/transactions?limit=100", alice, nil, 200},
 		{"GET /api/v1/transactions", "GET", "/api/v1/transactions?limit=101", alice, nil, 400},
 		{"GET /api/v1/search", "GET", "/api/v1/search?q=Card", alice, nil, 200},

@@ -62,6 +62,17 @@ CREATE TABLE transfers (
 	memo TEXT NOT NULL,
 	created_at TEXT NOT NULL
 );
+CREATE TABLE transfer_orders (
+	id INTEGER PRIMARY KEY,
+	user_id INTEGER NOT NULL,
+	from_account_id INTEGER NOT NULL,
+	to_iban TEXT NOT NULL,
+	amount_cents INTEGER NOT NULL,
+	scheduled_for TEXT NOT NULL,
+	recurring TEXT NOT NULL,
+	order_json TEXT NOT NULL,
+	created_at TEXT NOT NULL
+);
 CREATE TABLE webhooks (
 	id INTEGER PRIMARY KEY,
 	owner_id INTEGER NOT NULL,
