@@ -17,7 +17,7 @@ func TestInspect(t *testing.T) {
 		"items":         {Type: "array", Items: &scan.Schema{Type: "object", Properties: map[string]*scan.Schema{"name": {Type: "string"}}}},
 	}}
 	cases := []struct {
-		body            string
+		body             string
 		sensitive, undoc []string
 	}{
 		{`{"id":1}`, nil, nil},
