@@ -1,19 +1,26 @@
 // Package admin serves apiguard's admin API: health and readiness probes,
-// the Prometheus metrics and the security events, behind a bearer token.
+// the Prometheus metrics, the security events and the audit log, behind
+// named bearer tokens with roles. Every state-changing call, and every
+// refused call, is written to the audit log by one middleware.
 // The gateway owns the listener (loopback by default); this package
 // provides its http.Handler.
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
+	"github.com/apiguard/apiguard/internal/admin/auditctx"
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/store"
 )
@@ -24,10 +31,40 @@ const MinTokenLen = 16
 // problemBase prefixes problem type URIs.
 const problemBase = "https://apiguard.dev/problems/admin."
 
+// Token roles.
+const (
+	// RoleAdmin may call every route.
+	RoleAdmin = "admin"
+	// RoleReadOnly may only read (GET, HEAD, OPTIONS); state-changing
+	// calls answer 403.
+	RoleReadOnly = "read-only"
+)
+
+// LegacyTokenName is the audit name of Options.Token (admin.token).
+const LegacyTokenName = "admin"
+
+// Token is one named admin token.
+type Token struct {
+	// Name is recorded as the actor of every call made with the token.
+	Name string
+	// Token is the bearer token, at least 16 bytes.
+	Token string
+	// Role is RoleAdmin (default) or RoleReadOnly.
+	Role string
+}
+
 // Options configure the admin handler.
 type Options struct {
-	// Token is the bearer token; required, at least 16 bytes.
+	// Token is the bearer token of admin.token, named "admin" with the
+	// admin role; at least 16 bytes. Token or Tokens is required.
 	Token string
+	// Tokens are named tokens (admin.tokens).
+	Tokens []Token
+	// Emit records refused calls and audit failures as events; nil
+	// discards them.
+	Emit func(events.Event)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 	// Store serves GET /api/v1/events; nil answers 503.
 	Store store.Store
 	// Metrics is served at /metrics; nil answers 404.
@@ -43,29 +80,88 @@ type Options struct {
 // Server is the admin http.Handler. It is safe for concurrent use.
 type Server struct {
 	opts   Options
-	digest [sha256.Size]byte // SHA-256 of the token; the token is not kept
+	tokens atomic.Pointer[[]tokenDigest] // the tokens are not kept, only their digests
 	mux    *http.ServeMux
+	audit  auditLog // nil: audit entries only go to the log
+	refuse refusals
 }
 
-// New builds the admin handler. It fails when the token is missing or
-// shorter than MinTokenLen bytes.
+// tokenDigest is a token's name, role and SHA-256 digest.
+type tokenDigest struct {
+	name, role string
+	digest     [sha256.Size]byte
+}
+
+// auditLog is where admin calls are recorded; *store.SQLite and
+// *store.Postgres implement it.
+type auditLog interface {
+	AppendAudit(ctx context.Context, e store.AuditEntry) error
+	Audit(ctx context.Context, before int64, limit int) ([]store.AuditEntry, error)
+}
+
+// SetTokens replaces the tokens (on a configuration reload): legacy is
+// admin.token (named "admin"), named are admin.tokens. It fails, keeping
+// the tokens in use, when there is no token, when one is shorter than
+// MinTokenLen bytes, or when names or tokens repeat.
+func (s *Server) SetTokens(legacy string, named []Token) error {
+	all := named
+	if legacy != "" {
+		all = append([]Token{{Name: LegacyTokenName, Token: legacy, Role: RoleAdmin}}, named...)
+	}
+	if len(all) == 0 {
+		return errors.New("admin: token is required")
+	}
+	out := make([]tokenDigest, 0, len(all))
+	names := map[string]bool{}
+	for _, t := range all {
+		if len(t.Token) < MinTokenLen {
+			return fmt.Errorf("admin: token %q must be at least 16 bytes", t.Name)
+		}
+		if t.Role == "" {
+			t.Role = RoleAdmin
+		}
+		if t.Name == "" || names[t.Name] || (t.Role != RoleAdmin && t.Role != RoleReadOnly) {
+			return fmt.Errorf("admin: token %q: names must be set and unique, roles admin or read-only", t.Name)
+		}
+		names[t.Name] = true
+		d := tokenDigest{name: t.Name, role: t.Role, digest: sha256.Sum256([]byte(t.Token))}
+		for _, o := range out {
+			if o.digest == d.digest {
+				return fmt.Errorf("admin: tokens %q and %q are the same", o.name, t.Name)
+			}
+		}
+		out = append(out, d)
+	}
+	s.tokens.Store(&out)
+	return nil
+}
+
+// New builds the admin handler. It fails when there is no token, when a
+// token is shorter than MinTokenLen bytes, or when names or tokens repeat.
 func New(opts Options) (*Server, error) {
-	if opts.Token == "" {
-		return nil, errors.New("admin: token is required")
-	}
-	if len(opts.Token) < MinTokenLen {
-		return nil, errors.New("admin: token must be at least 16 bytes")
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, digest: sha256.Sum256([]byte(opts.Token)), mux: http.NewServeMux()}
-	s.opts.Token = ""
+	if opts.Emit == nil {
+		opts.Emit = func(events.Event) {}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), refuse: refusals{bucket: refusedBurst}}
+	if err := s.SetTokens(opts.Token, opts.Tokens); err != nil {
+		return nil, err
+	}
+	s.opts.Token, s.opts.Tokens = "", nil
+	if a, ok := opts.Store.(auditLog); ok {
+		s.audit = a
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.Handle("GET /metrics", http.HandlerFunc(s.metrics))
 	s.Handle("GET /api/v1/events", http.HandlerFunc(s.events))
 	s.Handle("GET /api/v1/config", http.HandlerFunc(s.config))
+	s.Handle("GET /api/v1/audit", http.HandlerFunc(s.auditPage))
 	return s, nil
 }
 
@@ -95,11 +191,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Credentials must not be sent in the query string", "parameter "+strconv.Quote(name)+" looks like a credential; send the token in the Authorization header")
 		return
 	}
-	if isProtected(r.URL.Path) && !s.authorized(r) {
-		s.unauthorized(w)
-		return
-	}
 	handler, pattern := s.mux.Handler(r)
+	changing := isStateChanging(r.Method)
+	var tok *tokenDigest
+	if isProtected(r.URL.Path) || (changing && pattern != "") {
+		if tok = s.authenticate(r); tok == nil {
+			s.refused(w, r, http.StatusUnauthorized)
+			return
+		}
+		if changing && tok.role != RoleAdmin {
+			s.refused(w, r, http.StatusForbidden, tok.name)
+			return
+		}
+	}
+	var rec *auditctx.Record
+	if tok != nil {
+		var ctx context.Context
+		ctx, rec = auditctx.With(r.Context(), tok.name, tok.role)
+		r = r.WithContext(ctx)
+	}
+	if changing && rec != nil {
+		// Every state-changing call is audited once the handler is done,
+		// whatever it answered.
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() { s.record(r, rec, pattern, sw.code()) }()
+		w = sw
+	}
 	if pattern == "" {
 		// No route: let the mux decide between 404 and 405 (it sets
 		// Allow), then answer with a problem instead of its plain text.
@@ -157,31 +274,41 @@ func secretInQuery(r *http.Request) (string, bool) {
 	return "", false
 }
 
-// authorized checks the bearer token in constant time: the SHA-256 digests
-// are compared, so neither the content nor the length of the token leaks.
-func (s *Server) authorized(r *http.Request) bool {
+// authenticate finds the token of the request's bearer credential, or
+// nil. It runs in constant time: the SHA-256 digest of the credential is
+// compared with every token's digest, with no early exit, so neither the
+// content, the length nor the position of a token leaks.
+func (s *Server) authenticate(r *http.Request) *tokenDigest {
 	auth := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(auth, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+		return nil
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" {
-		return false
+		return nil
 	}
 	d := sha256.Sum256([]byte(tok))
-	return subtle.ConstantTimeCompare(d[:], s.digest[:]) == 1
-}
-
-func (s *Server) unauthorized(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="apiguard-admin"`)
-	writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized", "a valid admin bearer token is required")
+	tokens := *s.tokens.Load()
+	found, idx := 0, 0
+	for i := range tokens {
+		eq := subtle.ConstantTimeCompare(d[:], tokens[i].digest[:])
+		idx = subtle.ConstantTimeSelect(eq, i, idx)
+		found |= eq
+	}
+	if found != 1 {
+		return nil
+	}
+	return &tokens[idx]
 }
 
 func (s *Server) requireToken(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			s.unauthorized(w)
+		// ServeHTTP authenticates every route added by Handle; this is a
+		// second lock for a handler reached some other way.
+		if auditctx.From(r.Context()) == nil && s.authenticate(r) == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="apiguard-admin"`)
+			writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized", "a valid admin bearer token is required")
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -395,31 +395,60 @@ func (t *eventTail) print(evs []events.Event) {
 }
 
 func newAdminAuditCmd(f *adminFlags) *cobra.Command {
-	var limit int
+	var (
+		limit  int
+		before int64
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "List the audit log of admin actions, newest first",
-		Args:  cobra.NoArgs,
+		Short: "List the audit log of admin calls (who, what, when, from where, before/after), newest first",
+		Long: `List the audit log: every state-changing admin API call and every refused
+call, newest first. ACTOR is the admin token's name ("unauthenticated" for
+calls without a valid token); --json prints whole entries, with the state
+before and after each action. --before pages back (the id of the last
+entry printed).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > store.MaxLimit {
+				return &ExitError{Code: 2, Err: fmt.Errorf("--limit: must be from 1 to %d", store.MaxLimit)}
+			}
 			c, err := f.client(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			if before > 0 {
+				q.Set("before", strconv.FormatInt(before, 10))
+			}
 			var out struct {
 				Entries []store.AuditEntry `json:"entries"`
 			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/audit", url.Values{"limit": {strconv.Itoa(limit)}}, nil, &out); err != nil {
+			if err := c.do(cmd.Context(), "GET", "/api/v1/audit", q, nil, &out); err != nil {
 				return err
 			}
+			if asJSON {
+				for _, e := range out.Entries {
+					b, _ := json.Marshal(e)
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+				}
+				return nil
+			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTIME\tACTOR\tACTION\tTARGET")
+			fmt.Fprintln(tw, "ID\tTIME\tACTOR\tACTION\tTARGET\tSTATUS\tSOURCE")
 			for _, e := range out.Entries {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.ID, e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Target)
+				status := "-"
+				if e.Status != 0 {
+					status = strconv.Itoa(e.Status)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, dash(e.Target), status, dash(e.Source))
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 50, "how many entries")
+	cmd.Flags().Int64Var(&before, "before", 0, "only entries with an id below this one (paging)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON entry per line, with before and after")
 	return cmd
 }
 

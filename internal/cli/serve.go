@@ -285,11 +285,13 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	generatedToken := false
 	if cfg.Admin.Listen != "off" {
 		adminToken = cfg.Admin.Token.Value()
-		if adminToken == "" {
+		if adminToken == "" && len(cfg.Admin.Tokens) == 0 {
 			adminToken, generatedToken = randomToken(), true
 		}
 		adm, err = admin.New(admin.Options{
 			Token:   adminToken,
+			Tokens:  adminTokens(cfg.Config),
+			Emit:    rec.Event,
 			Store:   db,
 			Metrics: metrics.Handler(),
 			Config:  func() any { return gw.Config().Redacted() },
@@ -438,6 +440,17 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		} else {
 			hub.AddObserver("detectors", nil)
 		}
+		if adm != nil {
+			// Admin tokens follow the config; a generated token stays
+			// while the config names none.
+			legacy := next.Admin.Token.Value()
+			if legacy == "" && len(next.Admin.Tokens) == 0 && generatedToken {
+				legacy = adminToken
+			}
+			if err := adm.SetTokens(legacy, adminTokens(next.Config)); err != nil {
+				logger.Error("admin tokens not changed; the previous ones stay valid", "reason", reason, "error", err)
+			}
+		}
 		if err := alerts.Apply(next.Alerts, next.Dir); err != nil {
 			rec.Event(events.Event{Time: time.Now(), Kind: events.KindConfig, Guard: "alerts", Rule: "config.alerts_refused",
 				Verdict: events.VerdictError, Detail: "alert exporters not changed, the previous ones keep running: " + err.Error()})
@@ -496,6 +509,15 @@ loop:
 		logger.Warn("flushing events", "error", err)
 	}
 	return runErr
+}
+
+// adminTokens are the named admin tokens of cfg (admin.tokens).
+func adminTokens(cfg *config.Config) []admin.Token {
+	out := make([]admin.Token, 0, len(cfg.Admin.Tokens))
+	for _, t := range cfg.Admin.Tokens {
+		out = append(out, admin.Token{Name: t.Name, Token: t.Token.Value(), Role: t.Role})
+	}
+	return out
 }
 
 // openStore opens the event store of cfg.Store: the SQLite file (default

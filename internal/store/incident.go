@@ -55,6 +55,14 @@ type AuditEntry struct {
 	// the action; empty when it did not exist.
 	Before string `json:"before,omitempty"`
 	After  string `json:"after,omitempty"`
+	// Request is the admin API call, such as "POST /api/v1/blocks";
+	// empty for actions apiguard took on its own.
+	Request string `json:"request,omitempty"`
+	// Status is the HTTP status answered to the call (401 and 403 for
+	// refused calls); 0 for actions apiguard took on its own.
+	Status int `json:"status,omitempty"`
+	// Source is the caller's address.
+	Source string `json:"source,omitempty"`
 }
 
 // IncidentStore keeps blocks, lockdowns and the audit log. *SQLite and
@@ -206,8 +214,8 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e AuditEntry) error {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	if _, err := s.write.ExecContext(ctx, "INSERT INTO audit_log (time_ns, actor, action, target, before_json, after_json) VALUES ("+s.phs(6)+")",
-		t.UnixNano(), e.Actor, e.Action, e.Target, e.Before, e.After); err != nil {
+	if _, err := s.write.ExecContext(ctx, "INSERT INTO audit_log (time_ns, actor, action, target, before_json, after_json, request, status, source) VALUES ("+s.phs(9)+")",
+		t.UnixNano(), e.Actor, e.Action, e.Target, e.Before, e.After, e.Request, e.Status, e.Source); err != nil {
 		return fmt.Errorf("recording audit entry: %w", err)
 	}
 	return nil
@@ -216,7 +224,7 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e AuditEntry) error {
 // Audit returns audit entries, newest first.
 func (s *sqlStore) Audit(ctx context.Context, before int64, limit int) ([]AuditEntry, error) {
 	limit = (&Filter{Limit: limit}).limit()
-	q := "SELECT id, time_ns, actor, action, target, before_json, after_json FROM audit_log"
+	q := "SELECT id, time_ns, actor, action, target, before_json, after_json, request, status, source FROM audit_log"
 	args := []any{}
 	if before > 0 {
 		args = append(args, before)
@@ -235,7 +243,7 @@ func (s *sqlStore) Audit(ctx context.Context, before int64, limit int) ([]AuditE
 			e  AuditEntry
 			ns int64
 		)
-		if err := rows.Scan(&e.ID, &ns, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After); err != nil {
+		if err := rows.Scan(&e.ID, &ns, &e.Actor, &e.Action, &e.Target, &e.Before, &e.After, &e.Request, &e.Status, &e.Source); err != nil {
 			return nil, fmt.Errorf("listing audit log: %w", err)
 		}
 		e.Time = time.Unix(0, ns).UTC()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/apiguard/apiguard/internal/admin/auditctx"
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/pipeline"
 	"github.com/apiguard/apiguard/internal/store"
@@ -112,6 +113,14 @@ func (r *revocations) apply(rs ...store.Revocation) {
 			r.index[k] = rv.Expires
 		}
 	}
+}
+
+// get returns the revocation of id known in memory.
+func (r *revocations) get(id string) (store.Revocation, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	rv, ok := r.byID[id]
+	return rv, ok
 }
 
 // forget removes a revocation from memory.
@@ -331,8 +340,9 @@ func adminRoutes(svc *pipeline.Services, r *revocations) {
 			adminError(w, http.StatusServiceUnavailable, "the revocation could not be stored")
 			return
 		}
+		auditctx.Set(req.Context(), "revocation.add", rv.ID, nil, rv)
 		svc.Emit(events.Event{Time: now, Kind: events.KindSystem, Guard: "authn", Rule: "authn.revocation_added", Category: "API2",
-			Verdict: events.VerdictAllow, Detail: "revoked " + rv.Kind + " (id " + rv.ID + ")"})
+			Verdict: events.VerdictAllow, Principal: auditctx.Actor(req.Context()), Detail: "revoked " + rv.Kind + " (id " + rv.ID + ")"})
 		writeJSON(w, http.StatusCreated, rv)
 	}))
 	svc.Admin("GET /api/v1/revocations", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -340,6 +350,7 @@ func adminRoutes(svc *pipeline.Services, r *revocations) {
 	}))
 	svc.Admin("DELETE /api/v1/revocations/{id}", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		id := req.PathValue("id")
+		before, known := r.get(id)
 		found, err := r.remove(req.Context(), id)
 		if err != nil {
 			svc.Logger.Error("removing revocation", "error", err)
@@ -350,8 +361,13 @@ func adminRoutes(svc *pipeline.Services, r *revocations) {
 			adminError(w, http.StatusNotFound, "no such revocation")
 			return
 		}
+		var prev any
+		if known {
+			prev = before
+		}
+		auditctx.Set(req.Context(), "revocation.remove", clip(id), prev, nil)
 		svc.Emit(events.Event{Time: svc.Now(), Kind: events.KindSystem, Guard: "authn", Rule: "authn.revocation_removed", Category: "API2",
-			Verdict: events.VerdictAllow, Detail: "revocation " + clip(id) + " removed"})
+			Verdict: events.VerdictAllow, Principal: auditctx.Actor(req.Context()), Detail: "revocation " + clip(id) + " removed"})
 		w.WriteHeader(http.StatusNoContent)
 	}))
 }

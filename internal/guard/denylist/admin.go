@@ -1,7 +1,6 @@
 package denylist
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -9,17 +8,26 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strconv"
 	"time"
 
+	"github.com/apiguard/apiguard/internal/admin/auditctx"
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/pipeline"
 	"github.com/apiguard/apiguard/internal/store"
 )
 
-// Actor is the name recorded in the audit log for admin API actions: the
-// admin API has one token today, named "admin".
+// Actor is the name recorded as created_by when no admin token name is
+// known (a handler reached without the admin server's middleware); it is
+// also the name of admin.token.
 const Actor = "admin"
+
+// actor is the name of the admin token of the request.
+func actor(r *http.Request) string {
+	if a := auditctx.Actor(r.Context()); a != "" {
+		return a
+	}
+	return Actor
+}
 
 // maxTTL bounds the TTL of a block or lockdown set through the admin API.
 const maxTTL = 366 * 24 * time.Hour
@@ -51,7 +59,9 @@ type LockdownRequest struct {
 // apiName is what an API name may be.
 var apiName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// routes registers the denylist, lockdown and audit admin API with add.
+// routes registers the denylist and lockdown admin API with add. The
+// admin server audits every call; the handlers say what they did with
+// auditctx.Set.
 func routes(svc *pipeline.Services, s *state, add func(pattern string, h http.Handler)) {
 	add("POST /api/v1/blocks", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in BlockRequest
@@ -67,7 +77,7 @@ func routes(svc *pipeline.Services, s *state, add func(pattern string, h http.Ha
 			return
 		}
 		now := svc.Now().UTC()
-		b := store.Block{ID: newID(), Kind: in.Kind, Value: v, Reason: in.Reason, CreatedBy: Actor, Created: now}
+		b := store.Block{ID: newID(), Kind: in.Kind, Value: v, Reason: in.Reason, CreatedBy: actor(r), Created: now}
 		if b.Expires, err = expiry(now, in.TTL); err != nil {
 			adminError(w, http.StatusBadRequest, err.Error())
 			return
@@ -77,9 +87,9 @@ func routes(svc *pipeline.Services, s *state, add func(pattern string, h http.Ha
 			adminError(w, http.StatusServiceUnavailable, "the block could not be stored or shared")
 			return
 		}
-		s.audit(r.Context(), "block.add", b.ID, nil, b)
+		auditctx.Set(r.Context(), "block.add", b.ID, nil, b)
 		svc.Emit(events.Event{Time: now, Kind: events.KindSystem, Guard: "denylist", Rule: "denylist.block_added",
-			Verdict: events.VerdictAllow, Detail: "blocked " + b.Kind + " (block " + b.ID + ")"})
+			Verdict: events.VerdictAllow, Principal: b.CreatedBy, Detail: "blocked " + b.Kind + " (block " + b.ID + ") by " + b.CreatedBy})
 		writeJSON(w, http.StatusCreated, b)
 	}))
 	add("GET /api/v1/blocks", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -101,9 +111,9 @@ func routes(svc *pipeline.Services, s *state, add func(pattern string, h http.Ha
 			adminError(w, http.StatusNotFound, "no such block")
 			return
 		}
-		s.audit(r.Context(), "block.remove", id, old, nil)
+		auditctx.Set(r.Context(), "block.remove", id, old, nil)
 		svc.Emit(events.Event{Time: svc.Now(), Kind: events.KindSystem, Guard: "denylist", Rule: "denylist.block_removed",
-			Verdict: events.VerdictAllow, Detail: "block " + id + " removed"})
+			Verdict: events.VerdictAllow, Principal: actor(r), Detail: "block " + id + " removed by " + actor(r)})
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	add("GET /api/v1/lockdown", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -134,7 +144,7 @@ func routes(svc *pipeline.Services, s *state, add func(pattern string, h http.Ha
 			return
 		}
 		now := svc.Now().UTC()
-		l := store.Lockdown{API: api, Mode: in.Mode, Reason: in.Reason, CreatedBy: Actor, Created: now}
+		l := store.Lockdown{API: api, Mode: in.Mode, Reason: in.Reason, CreatedBy: actor(r), Created: now}
 		var err error
 		if l.Expires, err = expiry(now, in.TTL); err != nil {
 			adminError(w, http.StatusBadRequest, err.Error())
@@ -157,75 +167,11 @@ func routes(svc *pipeline.Services, s *state, add func(pattern string, h http.Ha
 		} else {
 			after = l
 		}
-		s.audit(r.Context(), "lockdown.set", api, before, after)
+		auditctx.Set(r.Context(), "lockdown.set", api, before, after)
 		svc.Emit(events.Event{Time: now, Kind: events.KindSystem, API: api, Guard: "denylist", Rule: rule,
-			Verdict: events.VerdictAllow, Detail: "lockdown of " + api + ": " + l.Mode})
+			Verdict: events.VerdictAllow, Principal: actor(r), Detail: "lockdown of " + api + ": " + l.Mode + " by " + actor(r)})
 		writeJSON(w, http.StatusOK, l)
 	}))
-	add("GET /api/v1/audit", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		var before int64
-		limit := store.DefaultLimit
-		for name, vs := range q {
-			if len(vs) != 1 {
-				adminError(w, http.StatusBadRequest, "parameter "+strconv.Quote(name)+" must be given once")
-				return
-			}
-			n, err := strconv.ParseInt(vs[0], 10, 64)
-			switch name {
-			case "before":
-				if err != nil || n < 1 {
-					adminError(w, http.StatusBadRequest, `parameter "before" must be a positive entry id`)
-					return
-				}
-				before = n
-			case "limit":
-				if err != nil || n < 1 || n > store.MaxLimit {
-					adminError(w, http.StatusBadRequest, fmt.Sprintf(`parameter "limit" must be an integer from 1 to %d`, store.MaxLimit))
-					return
-				}
-				limit = int(n)
-			default:
-				adminError(w, http.StatusBadRequest, "parameter "+strconv.Quote(name)+" is not a known parameter")
-				return
-			}
-		}
-		if s.is == nil {
-			adminError(w, http.StatusServiceUnavailable, "the store is not enabled")
-			return
-		}
-		es, err := s.is.Audit(r.Context(), before, limit)
-		if err != nil {
-			svc.Logger.Error("denylist: reading audit log", "error", err)
-			adminError(w, http.StatusServiceUnavailable, "the store did not answer")
-			return
-		}
-		next := ""
-		if len(es) == limit {
-			next = strconv.FormatInt(es[len(es)-1].ID, 10)
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"entries": es, "next": next})
-	}))
-}
-
-// audit records an admin action in the store's audit log and as an event.
-// A failure to record is logged: the action itself has happened.
-func (s *state) audit(ctx context.Context, action, target string, before, after any) {
-	e := store.AuditEntry{Time: s.svc.Now().UTC(), Actor: Actor, Action: action, Target: target}
-	if before != nil {
-		b, _ := json.Marshal(before)
-		e.Before = string(b)
-	}
-	if after != nil {
-		b, _ := json.Marshal(after)
-		e.After = string(b)
-	}
-	if s.is != nil {
-		if err := s.is.AppendAudit(ctx, e); err != nil {
-			s.svc.Logger.Error("denylist: recording audit entry", "action", action, "error", err)
-		}
-	}
-	s.svc.Logger.Info("admin action", "actor", e.Actor, "action", action, "target", target)
 }
 
 // expiry returns now + ttl, or the zero time for an empty ttl.
