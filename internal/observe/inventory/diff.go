@@ -116,7 +116,7 @@ func Diff(observed, spec *openapi.Spec, o DiffOptions) []Difference {
 
 type differ struct {
 	spec *openapi.Spec
-	// response is set while comparing answer bodies (writeOnly members
+	// inResponse is set while comparing answer bodies (writeOnly members
 	// must not be answered; readOnly ones must not be sent).
 	inResponse bool
 	out        []Difference
