@@ -204,6 +204,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 // order, within the budget and time bound.
 func (s *Session) Run(ctx context.Context) (*Result, error) {
 	start := s.opts.Now()
+	// the time bound counts from here: with --compare-gateway the second
+	// session logged in long before it runs
+	s.mu.Lock()
+	s.deadline = start.Add(s.opts.Timeout)
+	s.mu.Unlock()
 	res := &Result{Errors: map[string]error{}}
 	rep := &report.Report{Tool: "apiguard scan", Version: s.opts.Version, Target: s.Target.String(), Started: start}
 
@@ -257,6 +262,8 @@ func (s *Session) Run(ctx context.Context) (*Result, error) {
 		case errors.Is(err, ErrBudget):
 			res.Incomplete = true
 			s.Logf("scan: budget or time bound reached during %s; the remaining checks are skipped", c.Name())
+		case errors.Is(err, ErrDestructive):
+			s.Logf("scan: %s stopped where it needed --allow-destructive", c.Name())
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		default:

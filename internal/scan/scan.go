@@ -410,7 +410,11 @@ func (s *Session) Remaining() int {
 }
 
 // Deadline is when the run's time bound ends.
-func (s *Session) Deadline() time.Time { return s.deadline }
+func (s *Session) Deadline() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deadline
+}
 
 // Logf writes an informational line to the progress output.
 func (s *Session) Logf(format string, args ...any) {

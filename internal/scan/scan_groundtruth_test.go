@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +263,55 @@ func TestScanFixedDemobankFindsNothingAboveLow(t *testing.T) {
 			t.Errorf("fixed demobank: %s %s (%s) at %s: %s", f.Severity, f.Rule, f.Category, opOf(spec, f), f.Evidence)
 		} else {
 			t.Logf("fixed demobank, %s: %s at %s: %s", f.Severity, f.Rule, opOf(spec, f), f.Evidence)
+		}
+	}
+}
+
+// TestGroundTruthTableMatchesDocs keeps groundTruth in step with
+// docs/demobank.md: every row, with its OWASP category.
+func TestGroundTruthTableMatchesDocs(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/demobank.md")
+	if err != nil {
+		t.Fatalf("reading docs/demobank.md: %v", err)
+	}
+	row := regexp.MustCompile(`(?m)^\|\s*(DB-\d\d)\s*\|\s*(API\d+)\b`)
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = m[2]
+	}
+	tested := map[string]bool{}
+	for _, r := range groundTruth {
+		tested[r.id] = true
+		if documented[r.id] != r.category {
+			t.Errorf("%s: docs/demobank.md category %q, scan table %q", r.id, documented[r.id], r.category)
+		}
+	}
+	for id := range documented {
+		if !tested[id] {
+			t.Errorf("%s is in docs/demobank.md but not in the scan's ground-truth table", id)
+		}
+	}
+}
+
+// TestDocsDescribeEveryCheck: every check and every rule of the recall
+// table is described in docs/scan.md or docs/scan-checks.md.
+func TestDocsDescribeEveryCheck(t *testing.T) {
+	var docs []byte
+	for _, f := range []string{"../../docs/scan.md", "../../docs/scan-checks.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("reading %s: %v", f, err)
+		}
+		docs = append(docs, b...)
+	}
+	for _, c := range checks.All() {
+		if !strings.Contains(string(docs), "`"+c.Name()+"`") {
+			t.Errorf("check %s (%s) is not described in docs/scan.md or docs/scan-checks.md", c.Name(), c.Category())
+		}
+	}
+	for _, r := range groundTruth {
+		if !strings.Contains(string(docs), "`"+r.rule+"`") {
+			t.Errorf("rule %s (%s) is not described in docs/scan.md or docs/scan-checks.md", r.rule, r.id)
 		}
 	}
 }
