@@ -236,6 +236,9 @@ func (c *SSRF) report(s *scan.Session, in urlInput, token, curl string, internal
 	where := "the scan's canary on an internal address"
 	if !internal {
 		sev, where = report.Low, "the scan's canary (not on an internal address: verify that internal addresses are refused too)"
+		if reflected {
+			sev = report.Medium // the fetched content comes back to the caller
+		}
 	}
 	title := "SSRF: the API fetches a caller-supplied URL"
 	if reflected {
