@@ -176,10 +176,9 @@ func joinMember(path, name string) string {
 
 func (c dataExposure) Run(ctx context.Context, s *scan.Session) error {
 	type acc struct {
-		ex    exposure
-		resp  *scan.Response
-		low   *scan.Response
-		count int
+		ex   exposure
+		resp *scan.Response
+		low  *scan.Response
 	}
 	byOp := map[*scan.Operation]*acc{}
 	var order []*scan.Operation
