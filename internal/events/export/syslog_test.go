@@ -29,7 +29,7 @@ import (
 
 // alertsConfig parses an alerts section the way apiguard does (defaults,
 // validation) inside a minimal config.
-func alertsConfig(t *testing.T, section string) config.Alerts {
+func alertsConfig(t testing.TB, section string) config.Alerts {
 	t.Helper()
 	doc := "apis:\n  - name: a\n    upstream: {urls: [\"http://127.0.0.1:1\"]}\nalerts:\n" + section
 	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
