@@ -488,3 +488,46 @@ func TestFindLoginOp(t *testing.T) {
 		t.Error("FindLoginOp(nope) = nil error")
 	}
 }
+
+// An identity given as an opaque header learns its subject from a "me"
+// operation.
+func TestSubjectFromMe(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/me", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Key") != "key-of-carol" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"id":"c-7","name":"carol"}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	spec, err := openapi.Parse([]byte(`
+openapi: 3.0.3
+info: {title: me, version: "1"}
+servers: [{url: /api}]
+security: [{key: []}]
+components:
+  securitySchemes:
+    key: {type: apiKey, in: header, name: X-Key}
+paths:
+  /me:
+    get:
+      responses: {'200': {description: ok}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSession(context.Background(), Options{Spec: spec, Target: srv.URL,
+		Users: []Credential{{Name: "carol", Header: http.Header{"X-Key": {"key-of-carol"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := s.Users()[0]
+	if carol.Subject != "c-7" || !reflect.DeepEqual(s.Owned(carol, "user"), []string{"c-7"}) {
+		t.Errorf("carol's subject = %q, owned users %v; want c-7", carol.Subject, s.Owned(carol, "user"))
+	}
+	if got := s.Redact("X-Key: key-of-carol"); got != "X-Key: $TOKEN_CAROL" {
+		t.Errorf("Redact = %q, want the header value as $TOKEN_CAROL", got)
+	}
+}

@@ -175,6 +175,11 @@ func NewSession(ctx context.Context, opts Options) (*Session, error) {
 		s.admin = id
 	}
 	for _, id := range s.Identities() {
+		if id.Subject == "" {
+			if err := s.lookupSubject(ctx, id); err != nil {
+				return nil, fmt.Errorf("scan: %w", err)
+			}
+		}
 		for _, r := range subjectResources {
 			if id.Subject != "" {
 				s.state.add(id.Name, r, id.Subject)
@@ -182,6 +187,40 @@ func NewSession(ctx context.Context, opts Options) (*Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// lookupSubject asks a "me" operation (a secured GET without path
+// parameters whose path ends in me, self, whoami, profile or current) who
+// id is, for identities whose token says nothing (opaque tokens, API keys).
+func (s *Session) lookupSubject(ctx context.Context, id *Identity) error {
+	for _, op := range s.Ops {
+		if op.Method != http.MethodGet || len(op.PathParams()) > 0 || !op.Secured() {
+			continue
+		}
+		segs := strings.Split(strings.Trim(op.Path, "/"), "/")
+		switch strings.ToLower(segs[len(segs)-1]) {
+		case "me", "self", "whoami", "profile", "current", "current-user", "userinfo":
+		default:
+			continue
+		}
+		req, err := s.Build(op, id)
+		if err != nil {
+			continue
+		}
+		r, err := s.Do(ctx, id, req)
+		if err != nil {
+			return err
+		}
+		if obj := r.Object(); r.OK() && obj != nil {
+			if v := idValue(obj); v != "" {
+				id.Subject = v
+			} else if v := ScalarString(obj["sub"]); v != "" {
+				id.Subject = v
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 func derefCred(c *Credential) []Credential {
