@@ -531,3 +531,38 @@ paths:
 		t.Errorf("Redact = %q, want the header value as $TOKEN_CAROL", got)
 	}
 }
+
+// A throttled login is retried once after Retry-After; a second refusal
+// ends the scan with an error naming the identity.
+func TestLoginThrottled(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		refuse  int64
+		wantErr bool
+	}{{"once", 1, false}, {"twice", 2, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			var calls atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) <= c.refuse {
+					w.Header().Set("Retry-After", "0")
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				fmt.Fprint(w, `{"session":{"token":"opaque-token-123"}}`)
+			}))
+			t.Cleanup(srv.Close)
+			spec, err := openapi.Parse([]byte(testSpec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = NewSession(context.Background(), Options{Spec: spec, Target: srv.URL, TokenPath: "session.token",
+				Users: []Credential{{Username: "alice", Password: "pw-alice-1"}}})
+			if (err != nil) != c.wantErr || c.wantErr && !strings.Contains(err.Error(), "alice") {
+				t.Errorf("NewSession with %d throttled logins = %v, want error %v", c.refuse, err, c.wantErr)
+			}
+			if got := calls.Load(); got != 2 {
+				t.Errorf("login requests = %d, want 2", got)
+			}
+		})
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Credential describes one identity given to the scan: a login recipe
@@ -198,6 +200,21 @@ func (s *Session) login(ctx context.Context, c Credential, role string) (*Identi
 	if err != nil {
 		return nil, fmt.Errorf("logging %s in: %w", id.Name, err)
 	}
+	if wait, ok := retryAfter(resp); ok && wait <= maxLoginWait {
+		// a throttled login (an earlier scan spent the per-client quota):
+		// wait once as told
+		s.Logf("scan: logging %s in: throttled, retrying in %s", id.Name, wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		if resp, err = s.Do(ctx, s.anon, s.LoginRequest(c.Username, c.Password, nil)); err != nil {
+			return nil, fmt.Errorf("logging %s in: %w", id.Name, err)
+		}
+	}
 	if !resp.OK() {
 		return nil, fmt.Errorf("logging %s in: %s %s answered %d", id.Name, resp.Method, s.LoginOp.Path, resp.Status)
 	}
@@ -209,6 +226,31 @@ func (s *Session) login(ctx context.Context, c Credential, role string) (*Identi
 	s.registerToken(id)
 	id.Header.Set(s.tokenHeader(), s.tokenPrefix()+tok)
 	return id, nil
+}
+
+// maxLoginWait bounds the wait for a throttled login.
+const maxLoginWait = 65 * time.Second
+
+// retryAfter returns the wait a 429 or 503 answer asks for (seconds or an
+// HTTP date).
+func retryAfter(r *Response) (time.Duration, bool) {
+	if r.Status != http.StatusTooManyRequests && r.Status != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	v := strings.TrimSpace(r.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d, true
+		}
+		return 0, true
+	}
+	return 0, false
 }
 
 // registerToken records id's token as a secret (and its signature part)
