@@ -583,16 +583,18 @@ func (ep *endpoint) auth(o *observe.Observation, queryCred bool) (anonymous, kno
 		ep.Auth = addSet(ep.Auth, o.AuthMethod, maxSet)
 		found = true
 	}
+	// Header keys are canonical (the server and http.Header.Add make
+	// them so): index the map without canonicalizing again.
 	if h := o.RequestHeader; h != nil {
-		if v := h.Get("Authorization"); v != "" {
+		if v := firstValue(h["Authorization"]); v != "" {
 			ep.Auth = addSet(ep.Auth, authScheme(v), maxSet)
 			found = true
 		}
-		if h.Get("X-Api-Key") != "" {
+		if firstValue(h["X-Api-Key"]) != "" {
 			ep.Auth = addSet(ep.Auth, "apikey", maxSet)
 			found = true
 		}
-		if h.Get("Cookie") != "" {
+		if firstValue(h["Cookie"]) != "" {
 			ep.Auth = addSet(ep.Auth, "cookie", maxSet)
 			found = true
 		}
@@ -602,6 +604,13 @@ func (ep *endpoint) auth(o *observe.Observation, queryCred bool) (anonymous, kno
 		found = true
 	}
 	return !found, known
+}
+
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // authScheme names the scheme of an Authorization header.
