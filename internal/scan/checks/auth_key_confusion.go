@@ -75,7 +75,8 @@ type publicKey struct {
 	pem []byte
 }
 
-// publishedKeys fetches the API's JWKS: the spec's jwks operation, else
+// publishedKeys fetches the API's JWKS: the spec's key-set operations (a
+// GET without parameters whose id or path says jwk, keys or certs), else
 // the jwks_uri of its OpenID configuration, else /.well-known/jwks.json;
 // only URLs on the target are fetched. It returns the RSA and EC keys as
 // PEM (PKIX).
@@ -83,7 +84,9 @@ func publishedKeys(ctx context.Context, s *scan.Session) ([]publicKey, *scan.Res
 	v := s.Memo("checks.jwks", func() any {
 		var paths []string
 		for _, op := range s.Ops {
-			if op.Method == http.MethodGet && len(op.PathParams()) == 0 && strings.Contains(strings.ToLower(op.Path), "jwks") {
+			text := strings.ToLower(op.ID + " " + op.Path)
+			if op.Method == http.MethodGet && len(op.PathParams()) == 0 &&
+				(strings.Contains(text, "jwk") || strings.Contains(text, "keys") || strings.Contains(text, "certs")) {
 				paths = append(paths, op.Path)
 			}
 		}
