@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -565,4 +566,45 @@ func TestLoginThrottled(t *testing.T) {
 			}
 		})
 	}
+}
+
+type namedCheck string
+
+func (c namedCheck) Name() string                        { return string(c) }
+func (c namedCheck) Category() string                    { return "API1" }
+func (c namedCheck) Run(context.Context, *Session) error { return nil }
+
+// Progress: one line per step when not a terminal, a redrawn line on one.
+func TestProgress(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		var buf strings.Builder
+		s, _ := testSession(t, func(o *Options) {
+			o.Progress, o.TTY = &syncWriter{w: &buf}, tty
+			o.Checks = []Check{namedCheck("scan.one"), namedCheck("scan.two")}
+		})
+		if _, err := s.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if !tty && (!strings.Contains(out, "scan: [1/3] discovery") || !strings.Contains(out, "scan: [3/3] scan.two") || strings.Contains(out, "\r")) {
+			t.Errorf("plain progress = %q", out)
+		}
+		if tty && (!strings.Contains(out, "\r\x1b[Kscan [") || !strings.Contains(out, "3/3 scan.two")) {
+			t.Errorf("terminal progress = %q", out)
+		}
+		if !strings.Contains(out, "scan: done,") {
+			t.Errorf("progress (tty %v) has no final line: %q", tty, out)
+		}
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
