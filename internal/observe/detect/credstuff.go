@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash/maphash"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +24,7 @@ type credentialStuffing struct {
 	set    *Set
 	cfg    config.CredentialStuffingDetector
 	window uint32
-	byIP   *table[netip.Addr, credIP]
+	byIP   *table[uint64, credIP] // by address (IPv6: /64)
 	byUser *table[uint64, credUser]
 	spike  spike
 	logins map[*openapi.Operation]loginInfo
@@ -50,7 +49,7 @@ type loginInfo struct {
 }
 
 func newCredentialStuffing(s *Set) *credentialStuffing {
-	return &credentialStuffing{set: s, byIP: newTable[netip.Addr, credIP](1), byUser: newTable[uint64, credUser](1),
+	return &credentialStuffing{set: s, byIP: newTable[uint64, credIP](1), byUser: newTable[uint64, credUser](1),
 		logins: map[*openapi.Operation]loginInfo{}}
 }
 
@@ -106,7 +105,8 @@ func (c *credentialStuffing) loginOf(op *openapi.Operation) loginInfo {
 	return li
 }
 
-func (c *credentialStuffing) observe(o *observe.Observation, now uint32, s *Set) {
+func (c *credentialStuffing) observe(o *observe.Observation, in *input, s *Set) {
+	now := in.now
 	if o.Operation == nil || !c.fail[o.Status] {
 		return
 	}
@@ -141,7 +141,7 @@ func (c *credentialStuffing) observe(o *observe.Observation, now uint32, s *Set)
 		p, _ := ip.Prefix(64)
 		key, target = p.Addr(), blockTarget{kind: denylist.KindCIDR, value: p.String()}
 	}
-	st, _ := c.byIP.put(key)
+	st, _ := c.byIP.put(maphash.Comparable(s.seed, key))
 	if n, _ := st.users.add(uint32(uh), false, now, c.window, c.cfg.UsernamesPerIP); n >= c.cfg.UsernamesPerIP && !within(st.fired, now, c.window) {
 		st.fired = now
 		s.fire(o, trigger{detector: NameCredentialStuffing, rule: "detect.credential_stuffing.usernames_per_ip", category: "API2",

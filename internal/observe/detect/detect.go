@@ -60,8 +60,8 @@ type detector interface {
 	name() string
 	// configure applies (new) settings; state is kept where it still fits.
 	configure(c *config.Detectors)
-	// observe looks at one exchange at time now.
-	observe(o *observe.Observation, now uint32, s *Set)
+	// observe looks at one exchange.
+	observe(o *observe.Observation, in *input, s *Set)
 	// keys is the number of keys tracked, for tests and stats.
 	keys() int
 	// reset forgets everything (the detector was turned off).
@@ -76,6 +76,8 @@ type Set struct {
 	seed maphash.Seed
 
 	mu    sync.Mutex
+	in    input        // the observation at hand
+	h     maphash.Hash // seeded with seed
 	cfg   config.Detectors
 	all   []detector
 	on    []detector
@@ -117,6 +119,7 @@ func New(cfg config.Detectors, svc *pipeline.Services) (*Set, error) {
 	}
 	s := &Set{svc: svc, seed: maphash.MakeSeed(), recent: map[blockTarget]int64{},
 		queue: make(chan blockRequest, blockQueue), done: make(chan struct{})}
+	s.h.SetSeed(s.seed)
 	s.all = []detector{
 		newEnumeration(s), newCredentialStuffing(s), newTokenSharing(s),
 		newErrorRatio(), newExfiltration(), newFirstSight(s),
@@ -189,12 +192,57 @@ func (s *Set) Observe(o *observe.Observation) {
 	if t.IsZero() {
 		t = s.svc.Now()
 	}
-	now := secs(t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, d := range s.on {
-		d.observe(o, now, s)
+	in := &s.in // reused: Observe is serialised
+	*in = input{now: secs(t), actor: actorOf(o)}
+	if in.actor.valid() {
+		in.key = s.actorKey(in.actor)
 	}
+	if o.Operation != nil {
+		s.h.Reset()
+		_, _ = s.h.WriteString(o.API)
+		_ = s.h.WriteByte(0)
+		_, _ = s.h.WriteString(o.Operation.ID)
+		in.op = s.h.Sum64()
+	}
+	for _, d := range s.on {
+		d.observe(o, in, s)
+	}
+	*in = input{} // keep no client name past the call
+}
+
+// input is what every detector needs of an observation, computed once.
+type input struct {
+	// now is the observation's time, in the detectors' seconds.
+	now uint32
+	// actor is the client, and key its hash (0 when there is none).
+	actor actor
+	key   uint64
+	// op is the hash of the API and the operation id (0: undocumented).
+	op uint64
+}
+
+// mix combines two keys into one (a SplitMix64 finalizer): the inputs are
+// keyed hashes, so the result is as unpredictable.
+func mix(a, b uint64) uint64 {
+	x := a ^ (b * 0x9e3779b97f4a7c15)
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// actorKey is the 64-bit key of an actor in the detectors' tables. The
+// tables keep keys, never the clients' names: events and blocks name the
+// client of the observation at hand. With a random seed per process, a
+// client cannot choose a name that collides with another's.
+func (s *Set) actorKey(a actor) uint64 {
+	if a.principal != "" {
+		return maphash.String(s.seed, a.principal)
+	}
+	return maphash.Comparable(s.seed, a.ip.Unmap()) ^ 0x9e3779b97f4a7c15 // apart from principals
 }
 
 // Keys returns how many keys each detector tracks, by name.

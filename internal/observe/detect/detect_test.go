@@ -90,7 +90,10 @@ func onlyConfig(name string, mod func(*config.Detectors)) config.Detectors {
 func newSet(t *testing.T, cfg config.Detectors, db store.Store) (*Set, *sink) {
 	t.Helper()
 	k := &sink{}
-	svc := pipeline.NewServices(pipeline.Services{Emit: k.emit, Store: db})
+	svc := newServices(k)
+	if db != nil {
+		svc = pipeline.NewServices(pipeline.Services{Emit: k.emit, Store: db})
+	}
 	s, err := New(cfg, svc)
 	if err != nil {
 		t.Fatalf("New = %v", err)
@@ -100,6 +103,11 @@ func newSet(t *testing.T, cfg config.Detectors, db store.Store) (*Set, *sink) {
 		_ = svc.Close()
 	})
 	return s, k
+}
+
+// newServices are services reporting to k, with an in-memory denylist.
+func newServices(k *sink) *pipeline.Services {
+	return pipeline.NewServices(pipeline.Services{Emit: k.emit})
 }
 
 // fired is one expected event: the index of the observation that

@@ -19,15 +19,8 @@ type enumeration struct {
 	set    *Set
 	cfg    config.EnumerationDetector
 	window uint32
-	t      *table[enumKey, enumState]
+	t      *table[uint64, enumState] // by client and operation
 	h      maphash.Hash
-}
-
-// enumKey is one client on one operation.
-type enumKey struct {
-	a   actor
-	api string
-	op  string // operation id, or "METHOD template" when undocumented
 }
 
 // enumState is what enumeration keeps per client and operation.
@@ -41,7 +34,7 @@ type enumState struct {
 }
 
 func newEnumeration(s *Set) *enumeration {
-	e := &enumeration{set: s, t: newTable[enumKey, enumState](1)}
+	e := &enumeration{set: s, t: newTable[uint64, enumState](1)}
 	e.h.SetSeed(s.seed)
 	return e
 }
@@ -56,13 +49,13 @@ func (e *enumeration) configure(c *config.Detectors) {
 	e.t.resize(c.MaxKeys)
 }
 
-func (e *enumeration) observe(o *observe.Observation, now uint32, s *Set) {
-	a := actorOf(o)
-	if !a.valid() {
+func (e *enumeration) observe(o *observe.Observation, in *input, s *Set) {
+	if in.key == 0 {
 		return
 	}
-	k := enumKey{a: a, api: o.API}
+	a, now := in.actor, in.now
 	var (
+		op      string // operation id, or "METHOD template" when undocumented
 		values  uint64
 		last    int64
 		numeric bool
@@ -71,13 +64,17 @@ func (e *enumeration) observe(o *observe.Observation, now uint32, s *Set) {
 		if len(o.PathParams) == 0 {
 			return
 		}
-		k.op = o.Operation.ID
-		e.h.Reset()
-		for _, p := range o.PathParams {
-			e.h.WriteString(p.Value)
-			e.h.WriteByte(0)
+		op = o.Operation.ID
+		if len(o.PathParams) == 1 {
+			values = maphash.String(s.seed, o.PathParams[0].Value)
+		} else {
+			e.h.Reset()
+			for _, p := range o.PathParams {
+				_, _ = e.h.WriteString(p.Value)
+				_ = e.h.WriteByte(0)
+			}
+			values = e.h.Sum64()
 		}
-		values = e.h.Sum64()
 		if v, err := strconv.ParseInt(o.PathParams[len(o.PathParams)-1].Value, 10, 64); err == nil {
 			last, numeric = v, true
 		}
@@ -86,10 +83,14 @@ func (e *enumeration) observe(o *observe.Observation, now uint32, s *Set) {
 		if sh.vars == 0 {
 			return
 		}
-		k.op = o.Method + " " + sh.template
+		op = o.Method + " " + sh.template
 		values, last, numeric = sh.values, sh.last, sh.numeric
 	}
-	st, _ := e.t.put(k)
+	opKey := in.op
+	if opKey == 0 {
+		opKey = maphash.String(s.seed, o.API+"\x00"+op)
+	}
+	st, _ := e.t.put(mix(in.key, opKey))
 	failed := o.Status == http.StatusForbidden || o.Status == http.StatusNotFound
 	n, nFailed := st.ids.add(uint32(values), failed, now, e.window, e.cfg.MaxIDs)
 
@@ -111,13 +112,13 @@ func (e *enumeration) observe(o *observe.Observation, now uint32, s *Set) {
 	switch {
 	case n >= e.cfg.MaxIDs:
 		rule = "detect.enumeration.distinct_ids"
-		detail = itoa(n) + " distinct object ids on " + k.op + " within " + win + " (" + itoa(nFailed) + " answered 403/404)"
+		detail = itoa(n) + " distinct object ids on " + op + " within " + win + " (" + itoa(nFailed) + " answered 403/404)"
 	case e.cfg.MaxFailedIDs > 0 && nFailed >= e.cfg.MaxFailedIDs:
 		rule = "detect.enumeration.failed_ids"
-		detail = itoa(nFailed) + " distinct object ids answered 403/404 on " + k.op + " within " + win
+		detail = itoa(nFailed) + " distinct object ids answered 403/404 on " + op + " within " + win
 	case e.cfg.Sequential > 0 && numeric && int(st.run)+1 >= e.cfg.Sequential:
 		rule = "detect.enumeration.sequential"
-		detail = itoa(int(st.run)+1) + " consecutive ids walked (steps of at most " + itoa(e.cfg.MaxStep) + ") on " + k.op +
+		detail = itoa(int(st.run)+1) + " consecutive ids walked (steps of at most " + itoa(e.cfg.MaxStep) + ") on " + op +
 			", last " + strconv.FormatInt(last, 10)
 	default:
 		return

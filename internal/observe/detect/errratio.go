@@ -17,7 +17,7 @@ type errorRatio struct {
 	cfg      config.ErrorRatioDetector
 	window   uint32
 	statuses map[int]bool
-	t        *table[actor, ratioState]
+	t        *table[uint64, ratioState] // by client
 }
 
 type ratioState struct {
@@ -30,7 +30,7 @@ type ratioState struct {
 
 type ratioCount struct{ n, errs uint32 }
 
-func newErrorRatio() *errorRatio { return &errorRatio{t: newTable[actor, ratioState](1)} }
+func newErrorRatio() *errorRatio { return &errorRatio{t: newTable[uint64, ratioState](1)} }
 
 func (d *errorRatio) name() string { return NameErrorRatio }
 func (d *errorRatio) keys() int    { return d.t.len() }
@@ -46,12 +46,12 @@ func (d *errorRatio) configure(c *config.Detectors) {
 	}
 }
 
-func (d *errorRatio) observe(o *observe.Observation, now uint32, s *Set) {
-	a := actorOf(o)
-	if !a.valid() || o.Status == 0 {
+func (d *errorRatio) observe(o *observe.Observation, in *input, s *Set) {
+	if in.key == 0 || o.Status == 0 {
 		return
 	}
-	st, created := d.t.put(a)
+	a, now := in.actor, in.now
+	st, created := d.t.put(in.key)
 	if created {
 		st.start = now
 	}

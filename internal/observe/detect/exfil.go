@@ -16,7 +16,7 @@ type exfiltration struct {
 	cfg    config.ExfiltrationDetector
 	window uint32
 	alpha  float64
-	t      *table[actor, exfilState]
+	t      *table[uint64, exfilState] // by client
 }
 
 type exfilState struct {
@@ -27,7 +27,7 @@ type exfilState struct {
 	fired uint32
 }
 
-func newExfiltration() *exfiltration { return &exfiltration{t: newTable[actor, exfilState](1)} }
+func newExfiltration() *exfiltration { return &exfiltration{t: newTable[uint64, exfilState](1)} }
 
 func (d *exfiltration) name() string { return NameExfiltration }
 func (d *exfiltration) keys() int    { return d.t.len() }
@@ -40,12 +40,12 @@ func (d *exfiltration) configure(c *config.Detectors) {
 	d.t.resize(c.MaxKeys)
 }
 
-func (d *exfiltration) observe(o *observe.Observation, now uint32, s *Set) {
-	a := actorOf(o)
-	if !a.valid() || o.BytesOut <= 0 {
+func (d *exfiltration) observe(o *observe.Observation, in *input, s *Set) {
+	if in.key == 0 || o.BytesOut <= 0 {
 		return
 	}
-	st, created := d.t.put(a)
+	a, now := in.actor, in.now
+	st, created := d.t.put(in.key)
 	win := now / d.window
 	switch {
 	case created:

@@ -70,20 +70,27 @@ func (f *firstSight) configure(c *config.Detectors) {
 func (f *firstSight) firstTime(kind int, parts ...string) bool {
 	f.h.Reset()
 	for _, p := range parts {
-		f.h.WriteString(p)
-		f.h.WriteByte(0)
+		_, _ = f.h.WriteString(p)
+		_ = f.h.WriteByte(0)
 	}
-	_, created := f.seen[kind].put(f.h.Sum64())
+	return f.firstKey(kind, f.h.Sum64())
+}
+
+// firstKey records a hashed value of one kind and reports whether it is
+// new.
+func (f *firstSight) firstKey(kind int, k uint64) bool {
+	_, created := f.seen[kind].put(k)
 	return created
 }
 
-func (f *firstSight) observe(o *observe.Observation, now uint32, s *Set) {
+func (f *firstSight) observe(o *observe.Observation, in *input, s *Set) {
+	now := in.now
 	if f.learnUntil == 0 {
 		f.learnUntil = now + uint32(f.cfg.Learn.D().Seconds())
 	}
 	learning := now < f.learnUntil
 	if f.cfg.ClientsOn() {
-		if o.Principal != "" && f.firstTime(seenClients, "p", o.Principal) && !learning {
+		if o.Principal != "" && f.firstKey(seenClients, in.key) && !learning { // in.key: the principal's
 			f.report(o, now, s, "detect.first_sight.client", "API2", "new principal "+o.Principal+" ("+o.AuthMethod+")")
 		}
 		if o.ClientID != "" && f.firstTime(seenClients, "c", o.ClientID) && !learning {
@@ -91,7 +98,7 @@ func (f *firstSight) observe(o *observe.Observation, now uint32, s *Set) {
 		}
 	}
 	if op := o.Operation; op != nil && f.cfg.OperationsOn() {
-		if f.firstTime(seenOperations, o.API, op.ID) && !learning {
+		if f.firstKey(seenOperations, in.op) && !learning {
 			detail := "first call of operation " + op.ID + " (" + op.Method + " " + op.Path + ") of API " + o.API
 			if op.Deprecated {
 				detail += ", which is deprecated"

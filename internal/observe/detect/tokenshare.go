@@ -18,7 +18,7 @@ import (
 type tokenSharing struct {
 	cfg    config.TokenSharingDetector
 	window uint32
-	t      *table[string, shareState]
+	t      *table[uint64, shareState] // by credential
 }
 
 type shareState struct {
@@ -27,7 +27,7 @@ type shareState struct {
 }
 
 func newTokenSharing(*Set) *tokenSharing {
-	return &tokenSharing{t: newTable[string, shareState](1)}
+	return &tokenSharing{t: newTable[uint64, shareState](1)}
 }
 
 func (d *tokenSharing) name() string { return NameTokenSharing }
@@ -40,12 +40,13 @@ func (d *tokenSharing) configure(c *config.Detectors) {
 	d.t.resize(c.MaxKeys)
 }
 
-func (d *tokenSharing) observe(o *observe.Observation, now uint32, s *Set) {
+func (d *tokenSharing) observe(o *observe.Observation, in *input, s *Set) {
+	now := in.now
 	ip := o.ClientIP.Unmap()
 	if o.Credential == "" || o.Principal == "" || !ip.IsValid() {
 		return
 	}
-	st, _ := d.t.put(o.Credential)
+	st, _ := d.t.put(maphash.String(s.seed, o.Credential))
 	nIPs, _ := st.ips.add(uint32(maphash.Comparable(s.seed, ip)), false, now, d.window, d.cfg.MaxIPs)
 	nNets := 0
 	if d.cfg.MaxNetworks > 0 {
