@@ -62,6 +62,7 @@ func BenchmarkDemobankProfile(b *testing.B) {
 	}{
 		{"GET", http.MethodGet, demobankPath, nil},
 		{"transfer", http.MethodPost, demobankPostPath, demobankTransferBody},
+		{"order", http.MethodPost, demobankOrderPath, jsonPostBody},
 	} {
 		for _, via := range []struct{ name, base string }{{"demobank", env.BankURL}, {"apiguard", env.URL}} {
 			b.Run(tc.name+"/"+via.name, func(b *testing.B) {

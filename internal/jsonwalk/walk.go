@@ -1,4 +1,12 @@
-package schema
+// Package jsonwalk parses JSON request bodies in one strict pass: strict
+// RFC 8259 (no trailing data, valid UTF-8, no lone surrogates), duplicate
+// keys refused, and bounds on depth, total keys, array and string lengths
+// enforced while parsing, so a hostile body cannot make apiguard build a
+// huge value. Values come out as encoding/json's UseNumber decoding would
+// give them: objects as map[string]any, arrays as []any, numbers as
+// json.Number. The exchange (pipeline.Exchange.JSON) and the schema guard
+// share it, so a body is parsed once.
+package jsonwalk
 
 import (
 	"bytes"
@@ -26,7 +34,8 @@ type Limits struct {
 // DefaultLimits are the limits used for fields left at zero.
 var DefaultLimits = Limits{MaxDepth: 32, MaxKeys: 10000, MaxArray: 10000, MaxString: 65536}
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with zero fields set from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = DefaultLimits.MaxDepth
 	}
@@ -80,7 +89,7 @@ type walker struct {
 // excess depth, keys, array or string lengths, invalid UTF-8 and anything
 // that is not strict RFC 8259 JSON are refused with a *WalkError.
 func Walk(b []byte, lim Limits) (any, error) {
-	w := walker{b: b, lim: lim.withDefaults()}
+	w := walker{b: b, lim: lim.WithDefaults()}
 	w.skipSpace()
 	v, err := w.value()
 	if err != nil {
@@ -437,4 +446,14 @@ func (w *walker) number() (any, error) {
 	}
 	w.i = i
 	return json.Number(b[start:i]), nil
+}
+
+// IsNumber reports whether s is exactly one RFC 8259 number.
+func IsNumber(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	w := walker{b: []byte(s), lim: DefaultLimits}
+	_, err := w.number()
+	return err == nil && w.i == len(s)
 }

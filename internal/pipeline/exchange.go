@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apiguard/apiguard/internal/jsonwalk"
 	"github.com/apiguard/apiguard/internal/openapi"
 )
 
@@ -100,9 +100,11 @@ type Exchange struct {
 	body     []byte
 	bodyRead bool
 	bodyErr  error
-	json     any
-	jsonDone bool
-	jsonErr  error
+	json       any
+	jsonDone   bool
+	jsonErr    error
+	jsonWalked bool            // json came from parseJSON, under jsonLimits
+	jsonLimits jsonwalk.Limits
 	values   map[any]any
 
 	respBody     []byte
@@ -169,15 +171,33 @@ func (x *Exchange) Body() ([]byte, error) {
 }
 
 // JSON returns the request body decoded as JSON (objects as
-// map[string]any, numbers as json.Number), decoding it once. A guard that
-// parses the body with stricter rules (the schema guard refuses duplicate
-// keys, deep nesting, ...) stores its result with SetJSON first, so later
-// guards see the same value.
+// map[string]any, arrays as []any, numbers as json.Number), decoding it
+// once with the strict walker (jsonwalk: duplicate keys, invalid UTF-8 and
+// trailing data refused) under its default limits. A guard with other
+// limits calls StrictJSON; one that parses the body its own way stores
+// its result with SetJSON first, so later guards see the same value.
 func (x *Exchange) JSON() (any, error) {
 	if x.jsonDone {
 		return x.json, x.jsonErr
 	}
-	x.jsonDone = true
+	return x.parseJSON(jsonwalk.DefaultLimits)
+}
+
+// StrictJSON returns the request body decoded by the strict walker under
+// lim, reusing an earlier decode under the same limits (the common case:
+// a guard before it called JSON and lim are the defaults). A *WalkError
+// (wrapped) says why a body is refused.
+func (x *Exchange) StrictJSON(lim jsonwalk.Limits) (any, error) {
+	lim = lim.WithDefaults()
+	if x.jsonDone && x.jsonWalked && x.jsonLimits == lim {
+		return x.json, x.jsonErr
+	}
+	return x.parseJSON(lim)
+}
+
+func (x *Exchange) parseJSON(lim jsonwalk.Limits) (any, error) {
+	x.jsonDone, x.jsonWalked, x.jsonLimits = true, true, lim
+	x.json, x.jsonErr = nil, nil
 	b, err := x.Body()
 	if err != nil {
 		x.jsonErr = err
@@ -186,21 +206,18 @@ func (x *Exchange) JSON() (any, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&x.json); err != nil {
-		x.json, x.jsonErr = nil, fmt.Errorf("request body is not JSON: %w", err)
+	v, err := jsonwalk.Walk(b, lim)
+	if err != nil {
+		x.jsonErr = fmt.Errorf("request body is not acceptable JSON: %w", err)
 		return nil, x.jsonErr
 	}
-	if dec.More() {
-		x.json, x.jsonErr = nil, errors.New("request body is not JSON: data after the value")
-	}
-	return x.json, x.jsonErr
+	x.json = v
+	return v, nil
 }
 
 // SetJSON stores the decoded request body for later guards.
 func (x *Exchange) SetJSON(v any) {
-	x.json, x.jsonErr, x.jsonDone = v, nil, true
+	x.json, x.jsonErr, x.jsonDone, x.jsonWalked = v, nil, true, false
 }
 
 // ErrResponseTooLarge is returned by ResponseBody when the answer is larger

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/jsonwalk"
 )
 
 // errStyle is a parameter value that does not follow its declared style.
@@ -190,11 +192,4 @@ func coerce(typ, s string) any {
 }
 
 // isJSONNumber reports whether s is an RFC 8259 number.
-func isJSONNumber(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	w := walker{b: []byte(s), lim: DefaultLimits}
-	_, err := w.number()
-	return err == nil && w.i == len(s)
-}
+func isJSONNumber(s string) bool { return jsonwalk.IsNumber(s) }

@@ -89,7 +89,7 @@ func New(spec *openapi.Spec, strict bool, lim Limits) (*Validator, error) {
 	if err := c.AddResource(resource, doc); err != nil {
 		return nil, fmt.Errorf("loading spec schemas: %w", err)
 	}
-	cp := &compiler{doc: doc, strict: strict, c: c, resource: resource, base: lim.withDefaults()}
+	cp := &compiler{doc: doc, strict: strict, c: c, resource: resource, base: lim.WithDefaults()}
 	v := &Validator{ops: make(map[*openapi.Operation]*operation, len(spec.Operations)), strict: strict}
 	for _, op := range spec.Operations {
 		o, err := cp.operation(op)
@@ -351,7 +351,9 @@ func (v *Validator) checkBody(op *operation, x *pipeline.Exchange) (pipeline.Ver
 	var val any
 	switch kind {
 	case kindJSON:
-		val, err = Walk(body, op.limits)
+		// The exchange's strict decode: shared with the guards before
+		// (the waf) when the limits are the same, else done again here.
+		val, err = x.StrictJSON(op.limits)
 		if err != nil {
 			var we *WalkError
 			if errors.As(err, &we) {
@@ -360,7 +362,6 @@ func (v *Validator) checkBody(op *operation, x *pipeline.Exchange) (pipeline.Ver
 			}
 			return pipeline.Verdict{}, err
 		}
-		x.SetJSON(val)
 	case kindForm:
 		q, err := url.ParseQuery(string(body))
 		if err != nil {
