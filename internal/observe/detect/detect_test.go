@@ -155,7 +155,9 @@ func TestEnumeration(t *testing.T) {
 		want []fired
 	}{
 		{"100 scattered ids answered 200", func(c *config.Detectors) { c.Enumeration.Sequential = 0 }, 150,
-			func(i int) *observe.Observation { return account(scattered(i), 200, time.Duration(i)*100*time.Millisecond) },
+			func(i int) *observe.Observation {
+				return account(scattered(i), 200, time.Duration(i)*100*time.Millisecond)
+			},
 			[]fired{{99, "detect.enumeration.distinct_ids"}}},
 		{"30 scattered ids answered 404", nil, 40,
 			func(i int) *observe.Observation { return account(scattered(i), 404, time.Duration(i)*time.Second) },
@@ -195,7 +197,9 @@ func TestEnumeration(t *testing.T) {
 				return o
 			}, nil},
 		{"one trigger per window", func(c *config.Detectors) { c.Enumeration.Sequential, c.Enumeration.MaxFailedIDs = 0, 0 }, 700,
-			func(i int) *observe.Observation { return account(scattered(i), 200, time.Duration(i)*200*time.Millisecond) },
+			func(i int) *observe.Observation {
+				return account(scattered(i), 200, time.Duration(i)*200*time.Millisecond)
+			},
 			// 5 per second: 100 ids by #99 (second 19); silenced for a
 			// minute, until second 79 (#395) and again at second 139 (#695).
 			[]fired{{99, "detect.enumeration.distinct_ids"}, {395, "detect.enumeration.distinct_ids"}, {695, "detect.enumeration.distinct_ids"}}},
@@ -243,14 +247,18 @@ func TestCredentialStuffing(t *testing.T) {
 		want []fired
 	}{
 		{"50 usernames from one address", nil, 50,
-			func(i int) *observe.Observation { return login(fmt.Sprintf("user%d", i), attacker, 401, time.Duration(i)*time.Second) },
+			func(i int) *observe.Observation {
+				return login(fmt.Sprintf("user%d", i), attacker, 401, time.Duration(i)*time.Second)
+			},
 			[]fired{{19, "detect.credential_stuffing.usernames_per_ip"}}},
 		{"usernames differ only in case and spaces", nil, 50,
 			func(i int) *observe.Observation {
 				return login(fmt.Sprintf(" %s ", []string{"Alice", "ALICE", "alice"}[i%3]), attacker, 401, time.Duration(i)*time.Second)
 			}, nil},
 		{"50 usernames logging in fine", nil, 50,
-			func(i int) *observe.Observation { return login(fmt.Sprintf("user%d", i), attacker, 200, time.Duration(i)*time.Second) },
+			func(i int) *observe.Observation {
+				return login(fmt.Sprintf("user%d", i), attacker, 200, time.Duration(i)*time.Second)
+			},
 			nil},
 		{"50 usernames on another operation", nil, 50,
 			func(i int) *observe.Observation {
@@ -267,7 +275,9 @@ func TestCredentialStuffing(t *testing.T) {
 				return login(fmt.Sprintf("user%d", i), a, 401, time.Duration(i)*time.Second)
 			}, []fired{{19, "detect.credential_stuffing.usernames_per_ip"}}},
 		{"slow: 20 usernames over an hour", nil, 20,
-			func(i int) *observe.Observation { return login(fmt.Sprintf("user%d", i), attacker, 401, time.Duration(i)*3*time.Minute) },
+			func(i int) *observe.Observation {
+				return login(fmt.Sprintf("user%d", i), attacker, 401, time.Duration(i)*3*time.Minute)
+			},
 			nil},
 		{"form body, config field", func(c *config.Detectors) {
 			c.CredentialStuffing.UsernameFields = []string{"/credentials/name"}
@@ -309,7 +319,9 @@ func TestCredentialStuffing(t *testing.T) {
 
 func TestCredentialStuffingEventHidesUsernames(t *testing.T) {
 	s, k := newSet(t, onlyConfig(NameCredentialStuffing, nil), nil)
-	run(s, k, 10, func(i int) *observe.Observation { return login("victim@example.com", addr(i), 401, time.Duration(i)*time.Second) })
+	run(s, k, 10, func(i int) *observe.Observation {
+		return login("victim@example.com", addr(i), 401, time.Duration(i)*time.Second)
+	})
 	evs := k.detectorEvents()
 	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "sha256:"+usernameFingerprint("victim@example.com")) {
 		t.Fatalf("events = %+v, want one naming the username by its fingerprint", evs)
