@@ -28,6 +28,11 @@ var RequestOrder = []string{
 var ResponseOrder = []string{
 	"limits.response", // answer size cap (API4), before anything reads the body
 	"errors",          // scrub upstream error bodies (API8)
+	// CRS outbound rules (API8: SQL/stack/source leaks, web shells) on
+	// the answer the client would get once errors has replaced 5xx bodies,
+	// and before the property filter and dlp rewrite it (masking could
+	// hide a signature; a withheld answer is not parsed for nothing).
+	"waf.response",
 	"schema.response", // the answer matches the spec (API3, API10)
 	"authz.property",  // remove properties the principal may not read (API3)
 	"dlp",             // mask sensitive data (API3)

@@ -8,6 +8,7 @@ import (
 	"regexp/syntax"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
@@ -71,6 +72,13 @@ var valueCollections = map[string]bool{
 // Only what the prefilter needs is kept; anything it cannot model makes
 // the link "live" so it is never skipped wrongly.
 func parseRules(text string, files fs.FS, dir string) ([]*crsRule, error) {
+	return parseRulesFor(text, files, dir, true)
+}
+
+// parseRulesFor is parseRules; restrict builds the regexps restricted to
+// sigma and sigma0 (the request prefilter needs them, the answer
+// prefilter does not).
+func parseRulesFor(text string, files fs.FS, dir string, restrict bool) ([]*crsRule, error) {
 	text = strings.ReplaceAll(text, "\\\r\n", " ")
 	text = strings.ReplaceAll(text, "\\\n", " ")
 	var out []*crsRule
@@ -84,7 +92,7 @@ func parseRules(text string, files fs.FS, dir string) ([]*crsRule, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := l.compile(files, dir); err != nil {
+		if err := l.compile(files, dir, restrict); err != nil {
 			return nil, err
 		}
 		if cur == nil {
@@ -222,7 +230,7 @@ func splitActions(s string) []string {
 	return append(out, strings.TrimSpace(s[start:]))
 }
 
-func (l *crsLink) compile(files fs.FS, dir string) error {
+func (l *crsLink) compile(files fs.FS, dir string, restrict bool) error {
 	switch l.op {
 	case "rx":
 		if strings.Contains(l.arg, "%{") {
@@ -244,6 +252,9 @@ func (l *crsLink) compile(files fs.FS, dir string) error {
 		}
 		l.re = re
 		l.gate, _ = newLitGate("(?sm)" + l.arg)
+		if !restrict {
+			return nil
+		}
 		if r, ok := restrictRegexp("(?sm)"+l.arg, &sigma); ok {
 			l.onSigma = &r
 		}
@@ -269,10 +280,9 @@ func (l *crsLink) compile(files fs.FS, dir string) error {
 			}
 		}
 		if len(words) > 0 {
-			builder := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{AsciiCaseInsensitive: true, MatchKind: ahocorasick.LeftMostLongestMatch, DFA: true})
-			l.pm = builder.Build(words)
-			l.pmOK = true
 			l.arg = strings.Join(words, "\n")
+			l.pm = pmAutomaton(l.arg, words, restrict)
+			l.pmOK = true
 		}
 	case "validateByteRange":
 		for _, part := range strings.Split(l.arg, ",") {
@@ -293,6 +303,32 @@ func (l *crsLink) compile(files fs.FS, dir string) error {
 		}
 	}
 	return nil
+}
+
+// pmAutomata are the @pm automata built so far, by their word list:
+// building the DFA of a long list (CRS's PHP errors) takes a while, and
+// every config generation needs the same ones (as Coraza memoizes its
+// own). Read-only once built.
+var pmAutomata sync.Map
+
+// pmAutomaton is Coraza's @pm matcher of words (joined: their key), as
+// a DFA (fast to run, slow to build) or an NFA (the answer prefilter
+// runs it only on the rare answer that passes its literal gate): both
+// find a match exactly when Coraza's does.
+func pmAutomaton(joined string, words []string, dfa bool) ahocorasick.AhoCorasick {
+	key := pmKey{joined, dfa}
+	if a, ok := pmAutomata.Load(key); ok {
+		return a.(ahocorasick.AhoCorasick)
+	}
+	builder := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{AsciiCaseInsensitive: true, MatchKind: ahocorasick.LeftMostLongestMatch, DFA: dfa})
+	a := builder.Build(words)
+	pmAutomata.Store(key, a)
+	return a
+}
+
+type pmKey struct {
+	words string
+	dfa   bool
 }
 
 // sigma is the prefilter alphabet (letters, digits and " _.,@-':!?"): a

@@ -26,6 +26,7 @@ import (
 	"github.com/corazawaf/coraza/v3/types"
 	"github.com/corazawaf/libinjection-go"
 
+	"github.com/apiguard/apiguard/internal/config"
 	"github.com/apiguard/apiguard/internal/events"
 	"github.com/apiguard/apiguard/internal/openapi"
 	"github.com/apiguard/apiguard/internal/pipeline"
@@ -38,10 +39,23 @@ type Config struct {
 	ParanoiaLevel int `yaml:"paranoia_level,omitempty" json:"paranoia_level,omitempty"`
 	// InboundThreshold is the anomaly score that blocks a request. Default 5.
 	InboundThreshold int `yaml:"inbound_threshold,omitempty" json:"inbound_threshold,omitempty"`
-	// OutboundThreshold is CRS's outbound anomaly threshold. Default 4.
-	// apiguard sets it in the rule set; answers are not inspected by this
-	// guard (see the dlp and errors guards).
+	// OutboundThreshold is the anomaly score that withholds an answer
+	// (CRS's outbound threshold), see InspectResponses. Default 4.
 	OutboundThreshold int `yaml:"outbound_threshold,omitempty" json:"outbound_threshold,omitempty"`
+	// InspectResponses runs CRS's outbound rules (RESPONSE-950..956: SQL,
+	// Java, PHP, IIS, ASP.NET and Ruby errors and source code, directory
+	// listings, web shells) on the upstream's answers, in the pipeline
+	// step waf.response. Default true.
+	InspectResponses *bool `yaml:"inspect_responses,omitempty" json:"inspect_responses,omitempty"`
+	// MaxResponseInspectBytes is how much of an answer is inspected: the
+	// first MaxResponseInspectBytes bytes of a larger one (after gzip or
+	// deflate decoding). Default 256KiB, at most 64MiB.
+	MaxResponseInspectBytes config.ByteSize `yaml:"max_response_inspect_bytes,omitempty" json:"max_response_inspect_bytes,omitempty"`
+	// ResponseContentTypes are the answer media types whose body is
+	// inspected ("type/subtype", "type/*", "application/*+json"); an
+	// answer without a Content-Type is inspected too. Default
+	// DefaultResponseContentTypes.
+	ResponseContentTypes []string `yaml:"response_content_types,omitempty" json:"response_content_types,omitempty"`
 	// DetectionOnly records matches as observations and never blocks.
 	// Default false.
 	DetectionOnly bool `yaml:"detection_only,omitempty" json:"detection_only,omitempty"`
@@ -84,9 +98,11 @@ type Guard struct {
 	threshold   int
 	observe     bool
 	libinj      bool
-	excl        []exclusion
-	spec        *openapi.Spec
-	pins        map[*openapi.Operation]*opPins
+	// answers is set when the waf.response step inspects answers.
+	answers bool
+	excl    []exclusion
+	spec    *openapi.Spec
+	pins    map[*openapi.Operation]*opPins
 	// valueMemo remembers the prefilter's answer for short argument
 	// values and names (they repeat: JSON keys, codes, labels); it is a
 	// pure function of the rule set and the value.
@@ -137,12 +153,19 @@ func newGuard(cfg Config, spec *openapi.Spec) (*Guard, error) {
 	if cfg.OutboundThreshold == 0 {
 		cfg.OutboundThreshold = 4
 	}
-	if cfg.InboundThreshold < 1 || cfg.OutboundThreshold < 1 {
-		return nil, fmt.Errorf("inbound_threshold, outbound_threshold: must be at least 1")
+	if cfg.InboundThreshold < 1 {
+		return nil, fmt.Errorf("inbound_threshold: must be at least 1, not %d", cfg.InboundThreshold)
+	}
+	if cfg.OutboundThreshold < 1 {
+		return nil, fmt.Errorf("outbound_threshold: must be at least 1, not %d", cfg.OutboundThreshold)
+	}
+	answers, err := answerSettings(cfg)
+	if err != nil {
+		return nil, err
 	}
 	g := &Guard{pl: cfg.ParanoiaLevel, threshold: cfg.InboundThreshold, observe: cfg.DetectionOnly,
 		libinj: cfg.Libinjection == nil || *cfg.Libinjection, spec: spec,
-		pins: map[*openapi.Operation]*opPins{}, envelopes: map[string][]int{}, rules: map[int]*crsRule{}}
+		pins: map[*openapi.Operation]*opPins{}, envelopes: map[string][]int{}, rules: map[int]*crsRule{}, answers: answers.on}
 	for i, e := range cfg.Exclusions {
 		ex, err := compileExclusion(e)
 		if err != nil {
@@ -351,8 +374,19 @@ type shape struct {
 	qnames []string
 }
 
-// Request inspects the request.
-func (g *Guard) Request(_ context.Context, x *pipeline.Exchange) (pipeline.Verdict, error) {
+// Request inspects the request. When answers are inspected, the content
+// codings the client accepts are narrowed to those the answer step can
+// decode (gzip, deflate, identity), so that a client cannot ask for an
+// answer the waf cannot read.
+func (g *Guard) Request(ctx context.Context, x *pipeline.Exchange) (pipeline.Verdict, error) {
+	v, err := g.request(ctx, x)
+	if g.answers && err == nil && v.Action != pipeline.Block {
+		narrowAcceptEncoding(x.Request.Header)
+	}
+	return v, err
+}
+
+func (g *Guard) request(_ context.Context, x *pipeline.Exchange) (pipeline.Verdict, error) {
 	in, sh, v, done := g.collect(x)
 	if done {
 		return v, nil
@@ -747,8 +781,14 @@ func (g *Guard) matches(x *pipeline.Exchange, ms []types.MatchedRule) ([]int, []
 }
 
 func (g *Guard) excluded(x *pipeline.Exchange, r *crsRule, target string) bool {
-	op := x.OperationName()
-	for _, e := range g.excl {
+	return excludedBy(g.excl, x.OperationName(), r, target)
+}
+
+// excludedBy reports whether an exclusion switches rule r off for the
+// operation op and the target (COLLECTION:key, lower-case key; "" when
+// the match has no target).
+func excludedBy(excl []exclusion, op string, r *crsRule, target string) bool {
+	for _, e := range excl {
 		if len(e.ops) > 0 && !e.ops[op] {
 			continue
 		}

@@ -1,0 +1,62 @@
+package waf
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/apiguard/apiguard/internal/pipeline"
+)
+
+// benchAnswers are the answers of the answer step's benchmarks: a
+// typical 1 KiB JSON answer (the request benchmarks' 1 KiB document,
+// answered back) and the same with a MySQL error in a member.
+var benchAnswers = []struct{ name, body string }{
+	{"clean", benchJSON},
+	{"leak", strings.Replace(benchJSON, "Dinner with Anna and Bob at the Italian place on Friday",
+		"You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version", 1)},
+}
+
+// BenchmarkResponseClean is the waf.response step on a clean 1 KiB JSON
+// answer, as the gateway runs it (body read through the exchange,
+// prefilter); "prefilter" is the prefilter alone on the body.
+func BenchmarkResponseClean(b *testing.B) { benchAnswer(b, benchAnswers[0].body, pipeline.Continue) }
+
+// BenchmarkResponseLeak is the same with a SQL error in the answer: the
+// prefilter cannot clear it, Coraza runs the outbound rules, the answer
+// is withheld.
+func BenchmarkResponseLeak(b *testing.B) { benchAnswer(b, benchAnswers[1].body, pipeline.Block) }
+
+func benchAnswer(b *testing.B, body string, want pipeline.Action) {
+	g := answerGuardForTest(b)
+	req := httptest.NewRequest("GET", "/api/v1/transactions", nil)
+	data := []byte(body)
+	b.Run("step", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for i := 0; i < b.N; i++ {
+			x := pipeline.NewExchange()
+			x.Request = req
+			resp := &http.Response{StatusCode: 200, Proto: "HTTP/1.1", Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(bytes.NewReader(data)), ContentLength: int64(len(data))}
+			v, err := g.Response(context.Background(), x, resp)
+			if err != nil || v.Action != want {
+				b.Fatalf("Response = %v %q, %v; want %v", v.Action, v.Rule, err, want)
+			}
+			x.Release()
+		}
+	})
+	b.Run("prefilter", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for i := 0; i < b.N; i++ {
+			if g.filter.mayMatch("200", body) != (want != pipeline.Continue) {
+				b.Fatal("prefilter answer changed")
+			}
+		}
+	})
+}
