@@ -93,6 +93,9 @@ func TestStringFormatsAndSensitive(t *testing.T) {
 		{"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "", "jwt"},
 		{"pbkdf2_sha256$600000$salt$hash", "", "password_hash"},
 		{"hello world", "", ""},
+		{"postgres://app:s3cret@db.internal:5432/app?sslmode=disable", "", "secret"},
+		{"https://user@example.com/x", "uri", ""},
+		{"a:b@c.example", "", ""},
 		{"1.2.3", "", ""},
 	}
 	for _, tt := range tests {

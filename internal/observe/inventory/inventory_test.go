@@ -152,7 +152,7 @@ func TestClassification(t *testing.T) {
 		{"GET", "/api/v1/old", []string{ClassDocumented, ClassZombie}, "deprecated in the spec"},
 		{"GET", "/api/v0/users/{userId}", []string{ClassShadow, ClassZombie, ClassUnauthenticated}, "version v0 is older than the documented v1 (GET /api/v1/users/{userId})"},
 		{"DELETE", "/api/v1/users/{userId}", []string{ClassShadow}, "does not document DELETE"},
-		{"GET", "/internal/debug", []string{ClassShadow, ClassUnauthenticated}, "answered 2xx 1 times"},
+		{"GET", "/internal/debug", []string{ClassShadow, ClassUnauthenticated}, "answered 2xx once"},
 		// access_token in the query is a credential (seen as auth "query").
 		{"GET", "/api/v1/orders", []string{ClassDocumented, ClassSensitive}, "answers hold email"},
 		{"GET", "/api/v1/users/me", []string{ClassDocumented, ClassUnused}, "never called"},

@@ -413,7 +413,7 @@ func (x *specIndex) classify(ep *endpoint, e *Endpoint) *openapi.Operation {
 		e.Path = op.Path // the spec's names for learned templates
 		add(ClassDocumented, "")
 		if op.Deprecated && ok2xx > 0 {
-			add(ClassZombie, fmt.Sprintf("deprecated in the spec, still answered 2xx (%d times)", ok2xx))
+			add(ClassZombie, fmt.Sprintf("deprecated in the spec, still answered 2xx (%s)", times(ok2xx)))
 		}
 	default:
 		reason := "served, not in the spec"
@@ -426,7 +426,7 @@ func (x *specIndex) classify(ep *endpoint, e *Endpoint) *openapi.Operation {
 		}
 	}
 	if ep.Anonymous2xx > 0 && (op == nil || !x.public(op)) {
-		add(ClassUnauthenticated, fmt.Sprintf("answered 2xx %d times to callers without credentials", ep.Anonymous2xx))
+		add(ClassUnauthenticated, fmt.Sprintf("answered 2xx %s to callers without credentials", times(ep.Anonymous2xx)))
 	}
 	if len(ep.Sensitive) > 0 {
 		add(ClassSensitive, "answers hold "+strings.Join(sorted(ep.Sensitive), ", "))
@@ -435,6 +435,13 @@ func (x *specIndex) classify(ep *endpoint, e *Endpoint) *openapi.Operation {
 		e.Classes = []string{}
 	}
 	return op
+}
+
+func times(n uint64) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
 }
 
 // concretePath replaces a template's parameters by a placeholder value,

@@ -199,8 +199,15 @@ func isEmail(s string) bool {
 	if dot <= 0 || dot == len(dom)-1 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == '<' || c == '>' || c == '"' || c == ',' || c == ';' || c >= utf8.RuneSelf {
+	for i := 0; i < at; i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", c) >= 0) {
+			return false
+		}
+	}
+	for i := at + 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
 			return false
 		}
 	}
@@ -371,11 +378,32 @@ func sensitiveValue(s, format string) string {
 		return "ssn"
 	case n >= 13 && n <= 23 && luhn(s):
 		return "card"
+	case credentialURL(s):
+		return "secret"
 	case strings.HasPrefix(s, "pbkdf2") || strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") ||
 		strings.HasPrefix(s, "$argon2") || strings.HasPrefix(s, "$6$") || strings.HasPrefix(s, "scrypt"):
 		return "password_hash"
 	}
 	return ""
+}
+
+// credentialURL recognizes a URL with a password in it
+// (postgres://app:secret@db/app).
+func credentialURL(s string) bool {
+	i := strings.Index(s, "://")
+	if i <= 0 || len(s) > 2048 {
+		return false
+	}
+	rest := s[i+3:]
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		rest = rest[:end]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at <= 0 {
+		return false
+	}
+	_, pass, ok := strings.Cut(rest[:at], ":")
+	return ok && pass != ""
 }
 
 // luhn checks 13 to 19 digits (spaces and dashes allowed between) with a
