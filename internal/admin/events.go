@@ -80,9 +80,9 @@ func parseFilter(q url.Values) (store.Filter, error) {
 	}
 	switch f.Kind {
 	case "", string(events.KindGuard), string(events.KindProtocol), string(events.KindUpstream),
-		string(events.KindConfig), string(events.KindSystem):
+		string(events.KindConfig), string(events.KindSystem), string(events.KindDetector):
 	default:
-		return f, &paramError{"kind", "must be guard, protocol, upstream, config or system"}
+		return f, &paramError{"kind", "must be guard, protocol, upstream, config, system or detector"}
 	}
 	switch f.Verdict {
 	case "", events.VerdictAllow, events.VerdictBlock, events.VerdictObserve, events.VerdictError:
