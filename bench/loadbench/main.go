@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,9 @@ type options struct {
 	// Coraza middleware too; peersSet says -peers was given explicitly, so
 	// that nginx that cannot be installed is an error, not a note.
 	peers, peersSet bool
+	// only, when not empty, names the targets measured (all are started,
+	// since some are the others' upstreams).
+	only map[string]bool
 }
 
 func main() {
@@ -74,8 +78,19 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.load.Threads, "threads", 2, "wrk threads")
 	fs.StringVar(&o.out, "out", "", "also write the markdown report to this file")
 	fs.BoolVar(&o.peers, "peers", true, "also measure the peers: nginx plain and with ModSecurity + CRS (Debian packages, installed when missing and running as root; skipped when they cannot be, unless -peers is given) and a plain Coraza + CRS middleware")
+	targetsFlag := fs.String("targets", "", "comma-separated names of the targets to measure (default: all), for a quick comparison; the report's ratios need both of their targets")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
+	}
+	if *targetsFlag != "" {
+		o.only = map[string]bool{}
+		for _, name := range strings.Split(*targetsFlag, ",") {
+			name = strings.TrimSpace(name)
+			if !slices.Contains(allTargets, name) {
+				return options{}, fmt.Errorf("-targets: unknown target %q (known: %s)", name, strings.Join(allTargets, ", "))
+			}
+			o.only[name] = true
+		}
 	}
 	fs.Visit(func(f *flag.Flag) { o.peersSet = o.peersSet || f.Name == "peers" })
 	switch {
@@ -144,6 +159,9 @@ func run(ctx context.Context, opts options) error {
 	targets, err := e.setupTargets(ctx)
 	if err != nil {
 		return err
+	}
+	if opts.only != nil {
+		targets = slices.DeleteFunc(targets, func(t target) bool { return !opts.only[t.Name] })
 	}
 	res, err := measure(ctx, wrk, opts, targets, e.procs.checkAlive)
 	if err != nil {

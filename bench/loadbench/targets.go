@@ -30,6 +30,10 @@ const (
 	targetDemobankReplay = "apiguard-demobank-replay"
 )
 
+// allTargets are the names of every target, for -targets.
+var allTargets = []string{targetDirect, targetBareProxy, targetBarePooled, targetPassthrough, targetNginxPlain,
+	targetNginxModSec, targetCoraza, targetDemobankDirect, targetDemobank, targetDemobankReplay}
+
 // Request shapes, in the order they are measured and reported.
 const (
 	shapeGet      = "GET"

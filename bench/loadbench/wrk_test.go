@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -249,6 +250,9 @@ func TestParseFlags(t *testing.T) {
 			options{load: wrkLoad{Threads: 1, Connections: 8, Duration: 3 * time.Second}, rounds: 1, out: "r.md", peers: true}, false},
 		{"-peers=false", options{load: wrkLoad{Threads: 2, Connections: 32, Duration: 10 * time.Second}, rounds: 3, peersSet: true}, false},
 		{"-peers", options{load: wrkLoad{Threads: 2, Connections: 32, Duration: 10 * time.Second}, rounds: 3, peers: true, peersSet: true}, false},
+		{"-targets apiguard-passthrough,bare-proxy-pooled", options{load: wrkLoad{Threads: 2, Connections: 32, Duration: 10 * time.Second}, rounds: 3, peers: true,
+			only: map[string]bool{"apiguard-passthrough": true, "bare-proxy-pooled": true}}, false},
+		{"-targets nosuch", options{}, true},
 		{"-duration 500ms", options{}, true},
 		{"-rounds 0", options{}, true},
 		{"-threads 4 -connections 2", options{}, true},
@@ -257,7 +261,7 @@ func TestParseFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {
 			got, err := parseFlags(strings.Fields(tt.args))
-			if (err != nil) != tt.wantErr || got != tt.want {
+			if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("parseFlags(%q) = %+v, %v, want %+v, error %v", tt.args, got, err, tt.want, tt.wantErr)
 			}
 		})
