@@ -608,3 +608,28 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+// A login that answers a session cookie instead of a token: the cookie
+// is the identity's credential, and a secret in reports.
+func TestLoginCookie(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "session-of-alice-42", HttpOnly: true})
+		fmt.Fprint(w, `{"ok":true}`)
+	}))
+	t.Cleanup(srv.Close)
+	spec, err := openapi.Parse([]byte(testSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSession(context.Background(), Options{Spec: spec, Target: srv.URL, Users: []Credential{{Username: "alice", Password: "pw-alice-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := s.Users()[0]
+	if got := alice.Header.Get("Cookie"); got != "sid=session-of-alice-42" || alice.Token != "" {
+		t.Errorf("alice's credentials = Cookie %q, token %q; want the session cookie", got, alice.Token)
+	}
+	if got := s.Redact("Cookie: sid=session-of-alice-42"); got != "Cookie: sid=$TOKEN_ALICE" {
+		t.Errorf("Redact = %q", got)
+	}
+}

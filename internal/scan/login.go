@@ -220,7 +220,20 @@ func (s *Session) login(ctx context.Context, c Credential, role string) (*Identi
 	}
 	tok := s.TokenFrom(resp)
 	if tok == "" {
-		return nil, fmt.Errorf("logging %s in: no token in the answer (name its member with --token-path)", id.Name)
+		// a session cookie instead of a token
+		var pairs []string
+		for _, c := range (&http.Response{Header: resp.Header}).Cookies() {
+			if c.Value != "" {
+				pairs = append(pairs, c.Name+"="+c.Value)
+				s.AddSecret(c.Value, id.TokenVar())
+			}
+		}
+		if len(pairs) == 0 || s.TokenPath != "" {
+			return nil, fmt.Errorf("logging %s in: no token in the answer (name its member with --token-path)", id.Name)
+		}
+		id.Login = resp
+		id.Header.Set("Cookie", strings.Join(pairs, "; "))
+		return id, nil
 	}
 	id.Token, id.Login = tok, resp
 	s.registerToken(id)
