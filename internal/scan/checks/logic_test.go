@@ -280,3 +280,25 @@ func TestSubstantive(t *testing.T) {
 		}
 	}
 }
+
+func TestExceedsLimiter(t *testing.T) {
+	cases := []struct {
+		n       int
+		elapsed time.Duration
+		want    bool
+	}{
+		{250, 100 * time.Millisecond, true},  // 2 500/s: no bucket of 200 + 30/s admits it
+		{250, 1600 * time.Millisecond, true}, // 156/s: 200 + 48 < 250
+		{250, 1700 * time.Millisecond, false},
+		{250, 4400 * time.Millisecond, false}, // 57/s: a 200 + 30/s bucket admits 332
+		{500, 8800 * time.Millisecond, true},  // 200 + 264 < 500
+		{450, 8800 * time.Millisecond, false},
+		{750, 13 * time.Second, true},
+		{200, 0, false},
+	}
+	for _, c := range cases {
+		if got := exceedsLimiter(c.n, c.elapsed); got != c.want {
+			t.Errorf("exceedsLimiter(%d, %s) = %v, want %v", c.n, c.elapsed, got, c.want)
+		}
+	}
+}

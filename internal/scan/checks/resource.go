@@ -33,10 +33,17 @@ func newResource() *Resource {
 
 // Bounds of the resource check.
 const (
-	// rateBurst is the size of the rate-limit burst (at most
-	// scan.MaxBurst); rateWorkers send it in parallel so it is short.
+	// rateBurst is the size of one rate-limit burst (at most
+	// scan.MaxBurst); rateWorkers send it in parallel so it is short; a
+	// slow target gets up to rateRounds bursts.
 	rateBurst   = scan.MaxBurst
-	rateWorkers = 5
+	rateWorkers = 10
+	rateRounds  = 4
+	// limiterBurst and limiterRate define the loosest limit the probe
+	// must see: a bucket of 200 requests refilled at 30/s. Requests
+	// answered beyond what it admits prove there is no limit that strict.
+	limiterBurst = 200
+	limiterRate  = 30
 	// oversizeBody is the size of the oversize request body.
 	oversizeBody = 2 << 20
 )
@@ -163,8 +170,11 @@ func oversizeTarget(s *scan.Session) (*scan.Operation, string) {
 	return post, postMember
 }
 
-// rateLimit sends a bounded burst of a cheap authenticated GET as the
-// last user, in parallel, stopping at the first 429.
+// rateLimit sends bursts of a cheap authenticated GET as the last user,
+// in parallel, stopping at the first 429. One burst of 250 is enough when
+// the target answers fast; a slow target gets up to rateRounds bursts,
+// until the requests answered exceed what any meaningful limiter allows
+// in the time they took (see exceedsLimiter).
 func (c *Resource) rateLimit(ctx context.Context, s *scan.Session) error {
 	id := lastUser(s)
 	if id == nil {
@@ -179,29 +189,33 @@ func (c *Resource) rateLimit(ctx context.Context, s *scan.Session) error {
 		mu      sync.Mutex
 		all     []*scan.Response
 		firstEr error
-		wg      sync.WaitGroup
 	)
 	start := time.Now()
-	per := rateBurst / rateWorkers
-	for w := 0; w < rateWorkers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resps, err := s.Burst(ctx, id, per, func(int) *scan.Request { return base.Clone() }, func(r *scan.Response) bool {
-				if r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable && r.Header.Get("Retry-After") != "" {
-					limited.Store(true)
+	for round := 0; round < rateRounds; round++ {
+		var wg sync.WaitGroup
+		for w := 0; w < rateWorkers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resps, err := s.Burst(ctx, id, rateBurst/rateWorkers, func(int) *scan.Request { return base.Clone() }, func(r *scan.Response) bool {
+					if r.Status == http.StatusTooManyRequests || r.Status == http.StatusServiceUnavailable && r.Header.Get("Retry-After") != "" {
+						limited.Store(true)
+					}
+					return limited.Load()
+				})
+				mu.Lock()
+				all = append(all, resps...)
+				if err != nil && firstEr == nil {
+					firstEr = err
 				}
-				return limited.Load()
-			})
-			mu.Lock()
-			all = append(all, resps...)
-			if err != nil && firstEr == nil {
-				firstEr = err
-			}
-			mu.Unlock()
-		}()
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if limited.Load() || firstEr != nil || exceedsLimiter(len(all), time.Since(start)) {
+			break
+		}
 	}
-	wg.Wait()
 	elapsed := time.Since(start)
 	var out burstOutcome
 	var limitedResp *scan.Response
@@ -221,11 +235,24 @@ func (c *Resource) rateLimit(ctx context.Context, s *scan.Session) error {
 	if !out.unlimited(rateBurst * 9 / 10) {
 		return firstEr
 	}
+	pace := float64(out.Sent) / elapsed.Seconds()
+	if !exceedsLimiter(out.Sent, elapsed) {
+		s.Logf("scan: %s: %d requests to %s %s answered without 429 in %s (%.0f/s): too slow to tell a rate limit from none", c.name, out.Sent, op.Method, op.Path, elapsed.Round(time.Millisecond), pace)
+		return firstEr
+	}
 	last := all[len(all)-1]
 	s.Report(scan.Finding{Rule: "scan.rate-limit", Severity: report.Medium, Exchange: last, Op: op,
 		Title:       "No rate limit",
 		Description: "A burst of requests from one authenticated caller was served without a single 429: nothing stops one client from flooding the API, scraping it or brute-forcing identifiers.",
-		Evidence:    fmt.Sprintf("%d requests to %s %s as %s in %s (%.0f/s): %d answered 2xx, none 429", out.Sent, op.Method, op.Path, id.Name, elapsed.Round(time.Millisecond), float64(out.Sent)/elapsed.Seconds(), out.OK),
+		Evidence: fmt.Sprintf("%d requests to %s %s as %s in %s (%.0f/s): %d answered 2xx, none 429 (more than a limit of %d at once and %d/s would allow)",
+			out.Sent, op.Method, op.Path, id.Name, elapsed.Round(time.Millisecond), pace, out.OK, limiterBurst, limiterRate),
 		Remediation: "Rate-limit per principal and per IP with 429 and Retry-After (apiguard: guards.ratelimit, e.g. 20/s burst 200 per principal)."})
 	return firstEr
+}
+
+// exceedsLimiter reports whether n requests answered within elapsed are
+// more than a token bucket of limiterBurst requests refilled at
+// limiterRate per second admits: then no limit that strict exists.
+func exceedsLimiter(n int, elapsed time.Duration) bool {
+	return float64(n) > limiterBurst+limiterRate*elapsed.Seconds()
 }
