@@ -21,7 +21,6 @@ import (
 // login body (never anything else) and kept only as hashes; events name
 // them by the first 8 bytes of their SHA-256.
 type credentialStuffing struct {
-	set    *Set
 	cfg    config.CredentialStuffingDetector
 	window uint32
 	byIP   *table[uint64, credIP] // by address (IPv6: /64)
@@ -49,7 +48,7 @@ type loginInfo struct {
 }
 
 func newCredentialStuffing(s *Set) *credentialStuffing {
-	return &credentialStuffing{set: s, byIP: newTable[uint64, credIP](1), byUser: newTable[uint64, credUser](1),
+	return &credentialStuffing{byIP: newTable[uint64, credIP](1), byUser: newTable[uint64, credUser](1),
 		logins: map[*openapi.Operation]loginInfo{}}
 }
 

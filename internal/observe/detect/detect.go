@@ -107,8 +107,9 @@ type blockTarget struct {
 
 // blockRequest is a block waiting to be placed by the blocker goroutine.
 type blockRequest struct {
-	block store.Block
-	ev    events.Event
+	block  store.Block
+	target blockTarget
+	ev     events.Event
 }
 
 // New builds the detectors of cfg, reporting through svc (Emit, Logger)
@@ -377,12 +378,12 @@ func (s *Set) fire(o *observe.Observation, tr trigger) {
 			now := ev.Time.UTC()
 			b := store.Block{Kind: tr.target.kind, Value: tr.target.value, Reason: truncate(tr.rule+": "+tr.detail, 500),
 				CreatedBy: "detector:" + tr.detector, Created: now, Expires: now.Add(ttl)}
-			if s.enqueue(b, ev) {
+			if why := s.enqueue(b, tr.target, ev); why == "" {
 				s.recent[tr.target] = now.Add(ttl).Unix()
 				ev.Verdict = events.VerdictBlock
 				ev.Detail += "; blocking " + tr.target.kind + " " + tr.target.value + " for " + ttl.String()
 			} else {
-				ev.Detail += "; not blocked: the block queue is full"
+				ev.Detail += "; not blocked: " + why
 			}
 		}
 	}
@@ -426,21 +427,21 @@ func (s *Set) blockable(t blockTarget, o *observe.Observation, now int64) string
 	return ""
 }
 
-// enqueue hands a block to the blocker goroutine; false when the queue
-// is full or closed.
-func (s *Set) enqueue(b store.Block, ev events.Event) bool {
+// enqueue hands a block to the blocker goroutine; it returns why it
+// could not, or "".
+func (s *Set) enqueue(b store.Block, t blockTarget, ev events.Event) string {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
 	if s.closed {
-		return false
+		return "the detectors are shutting down"
 	}
 	s.pending.Add(1)
 	select {
-	case s.queue <- blockRequest{block: b, ev: ev}:
-		return true
+	case s.queue <- blockRequest{block: b, target: t, ev: ev}:
+		return ""
 	default:
 		s.pending.Done()
-		return false
+		return "too many blocks waiting to be placed"
 	}
 }
 
@@ -463,6 +464,9 @@ func (s *Set) place(r blockRequest) {
 	r.block.Created, r.block.Expires = now, now.Add(ttl)
 	b, err := denylist.Block(ctx, s.svc, r.block)
 	if err != nil {
+		s.mu.Lock() // a later finding may try again
+		delete(s.recent, r.target)
+		s.mu.Unlock()
 		s.svc.Logger.Error("detector block failed", "detector", r.block.CreatedBy, "kind", r.block.Kind, "error", err)
 		ev := r.ev
 		ev.Time, ev.Verdict, ev.Severity = now, events.VerdictError, severityHigh

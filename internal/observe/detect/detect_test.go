@@ -606,6 +606,31 @@ func TestBlock(t *testing.T) {
 		}
 	})
 
+	t.Run("the store refuses the block", func(t *testing.T) {
+		db := open(t)
+		s, k := newSet(t, blockCfg(nil), db)
+		db.Close() // every write fails from now on
+		walk := func(from int, at time.Duration) {
+			run(s, k, 30, func(i int) *observe.Observation {
+				return account(from+i, 404, at+time.Duration(i)*time.Second)
+			})
+			s.Flush()
+		}
+		walk(1, 0)
+		walk(1000, 2*time.Minute) // the next window: tried again, not "already blocked"
+		var got []string
+		for _, e := range k.detectorEvents() {
+			got = append(got, e.Rule+" "+e.Verdict)
+		}
+		want := []string{
+			"detect.enumeration.failed_ids block", "detect.enumeration.block_failed error",
+			"detect.enumeration.failed_ids block", "detect.enumeration.block_failed error",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("events = %q, want %q", got, want)
+		}
+	})
+
 	t.Run("nothing to block", func(t *testing.T) {
 		s, k := newSet(t, onlyConfig(NameCredentialStuffing, func(c *config.Detectors) {
 			c.CredentialStuffing.Action = "block"

@@ -16,7 +16,6 @@ import (
 // operation's path parameters; on undocumented paths, their numeric,
 // UUID and long hexadecimal segments.
 type enumeration struct {
-	set    *Set
 	cfg    config.EnumerationDetector
 	window uint32
 	t      *table[uint64, enumState] // by client and operation
@@ -34,7 +33,7 @@ type enumState struct {
 }
 
 func newEnumeration(s *Set) *enumeration {
-	e := &enumeration{set: s, t: newTable[uint64, enumState](1)}
+	e := &enumeration{t: newTable[uint64, enumState](1)}
 	e.h.SetSeed(s.seed)
 	return e
 }
