@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +15,10 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard/examples/demobank"
+	"github.com/apiguard/apiguard/internal/config"
+	"github.com/apiguard/apiguard/internal/observe"
 	"github.com/apiguard/apiguard/internal/observe/inventory"
+	"github.com/apiguard/apiguard/internal/store"
 )
 
 // TestServeInventory runs apiguard serve in front of demobank: traffic
@@ -134,5 +138,57 @@ observe:
 	}
 	if e := find(r, "/api/v0/users/{userId}"); e == nil || e.Count != 1 || !e.Has(inventory.ClassZombie) {
 		t.Errorf("after a restart, v0 = %+v, want it restored (count 1, zombie)", e)
+	}
+}
+
+// TestServeInventoryReload: a reload that disables the inventory saves it
+// and takes it off the hub; one that enables it again brings it back from
+// the store; limits change in place.
+func TestServeInventoryReload(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	load := func(inv string) *config.Loaded {
+		c, err := config.Parse([]byte("apis:\n  - name: a\n    upstream: {urls: [\"http://127.0.0.1:1\"]}\nobserve:\n  inventory: "+inv+"\n"),
+			func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &config.Loaded{Config: c}
+	}
+	s := newServeInventory(load("{max_endpoints: 1}"), db, slog.New(slog.DiscardHandler))
+	defer s.Close()
+	hub := observe.NewHub(observe.HubOptions{})
+	defer hub.Close(time.Second)
+	s.Attach(hub)
+	if !hub.Active() || s.Current() == nil {
+		t.Fatalf("enabled inventory: hub active %v, current %v", hub.Active(), s.Current())
+	}
+	feed := func(path string) {
+		s.Current().Observe(&observe.Observation{API: "a", Method: "GET", Path: path, Status: 200, Upstreamed: true})
+	}
+	feed("/one")
+	feed("/two") // past max_endpoints: 1
+	if r := s.Current().Report(inventory.Filter{}).APIs[0]; len(r.Endpoints) != 1 || r.Other.Count != 1 {
+		t.Fatalf("with max_endpoints 1: %d endpoints, other %d", len(r.Endpoints), r.Other.Count)
+	}
+	s.Apply(load("{max_endpoints: 10}"))
+	feed("/three")
+	if r := s.Current().Report(inventory.Filter{}).APIs[0]; len(r.Endpoints) != 2 {
+		t.Errorf("after raising max_endpoints: %d endpoints, want 2", len(r.Endpoints))
+	}
+	s.Apply(load("{enabled: false}"))
+	if hub.Active() || s.Current() != nil {
+		t.Fatalf("disabled inventory: hub active %v, current %v", hub.Active(), s.Current())
+	}
+	s.Apply(load("{}"))
+	if !hub.Active() || s.Current() == nil {
+		t.Fatalf("re-enabled inventory: hub active %v, current %v", hub.Active(), s.Current())
+	}
+	if r := s.Current().Report(inventory.Filter{}).APIs; len(r) != 1 || len(r[0].Endpoints) != 2 {
+		t.Errorf("re-enabled inventory = %+v, want the 2 endpoints saved when it was disabled", r)
 	}
 }
