@@ -310,19 +310,36 @@ func (h *Hub) put(o *Observation) {
 
 func (h *Hub) run() {
 	defer close(h.done)
+	// The queue is drained on a tick rather than on every observation: a
+	// receiver parked on the channel would be woken by every request (a
+	// scheduler round trip on the request path); a sender to a buffered
+	// channel with nobody waiting costs only the copy.
+	tick := time.NewTicker(drainInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			h.drain()
+		case <-h.stop:
+			h.drain() // what was queued before Close still goes out
+			return
+		}
+	}
+}
+
+// drainInterval is how often the observers get the queued observations.
+// The queue must hold what arrives in one interval (QueueSize / interval:
+// 8192 every 5 ms is 1.6 million exchanges a second).
+const drainInterval = 5 * time.Millisecond
+
+// drain delivers every queued observation.
+func (h *Hub) drain() {
 	for {
 		select {
 		case o := <-h.queue:
 			h.deliver(o)
-		case <-h.stop:
-			for { // what was queued before Close still goes out
-				select {
-				case o := <-h.queue:
-					h.deliver(o)
-				default:
-					return
-				}
-			}
+		default:
+			return
 		}
 	}
 }
