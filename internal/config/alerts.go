@@ -41,7 +41,7 @@ type AlertFilter struct {
 	// Guards keeps only events of these guards (waf, authn, ...).
 	Guards []string `yaml:"guards" json:"guards"`
 	// Kinds keeps only these event kinds (guard, protocol, upstream,
-	// config, system).
+	// config, system, detector).
 	Kinds []string `yaml:"kinds" json:"kinds"`
 }
 
@@ -423,9 +423,9 @@ func validateFilter(p string, f AlertFilter, add func(path, format string, args 
 	}
 	for i, k := range f.Kinds {
 		switch k {
-		case "guard", "protocol", "upstream", "config", "system":
+		case "guard", "protocol", "upstream", "config", "system", "detector":
 		default:
-			add(fmt.Sprintf("%s.kinds[%d]", p, i), "must be guard, protocol, upstream, config or system, not %q", k)
+			add(fmt.Sprintf("%s.kinds[%d]", p, i), "must be guard, protocol, upstream, config, system or detector, not %q", k)
 		}
 	}
 	for i, g := range f.Guards {

@@ -59,8 +59,13 @@ func ParseSeverity(s string) (Severity, bool) {
 	return 0, false
 }
 
-// SeverityOf is the severity of an event, from its verdict.
+// SeverityOf is the severity of an event: the one its source set
+// (Event.Severity, such as a detector with action alert), else from its
+// verdict.
 func SeverityOf(e *events.Event) Severity {
+	if s, ok := ParseSeverity(e.Severity); ok {
+		return s
+	}
 	switch e.Verdict {
 	case events.VerdictError:
 		return SeverityHigh

@@ -517,3 +517,28 @@ func FuzzCEFSyslog(f *testing.F) {
 		}
 	})
 }
+
+// TestSeverityOfSourceSeverity checks that a severity the event's source
+// set (a detector with action alert) wins over the verdict's.
+func TestSeverityOfSourceSeverity(t *testing.T) {
+	tests := []struct {
+		verdict, severity string
+		want              Severity
+	}{
+		{events.VerdictObserve, "high", SeverityHigh},
+		{events.VerdictBlock, "low", SeverityLow},
+		{events.VerdictObserve, "", SeverityLow},
+		{events.VerdictObserve, "bogus", SeverityLow},
+	}
+	f := newFilter(config.AlertFilter{MinSeverity: "medium"})
+	for _, tt := range tests {
+		e := sample()
+		e.Kind, e.Verdict, e.Severity = events.KindDetector, tt.verdict, tt.severity
+		if got := SeverityOf(&e); got != tt.want {
+			t.Errorf("SeverityOf(verdict %s, severity %q) = %v, want %v", tt.verdict, tt.severity, got, tt.want)
+		}
+		if got, want := f.match(&e), tt.want >= SeverityMedium; got != want {
+			t.Errorf("default webhook filter passes (verdict %s, severity %q) = %v, want %v", tt.verdict, tt.severity, got, want)
+		}
+	}
+}
