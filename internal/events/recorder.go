@@ -128,7 +128,7 @@ func (r *Recorder) Event(e Event) {
 		r.metrics.event(&e)
 	}
 	level := slog.LevelInfo
-	if e.Verdict == VerdictBlock || e.Verdict == VerdictError {
+	if e.Verdict == VerdictBlock || e.Verdict == VerdictError || e.Severity == "high" {
 		level = slog.LevelWarn
 	}
 	if r.logger.Enabled(context.Background(), level) {
@@ -149,6 +149,7 @@ func (r *Recorder) Event(e Event) {
 			slog.Int("status", e.Status),
 			slog.Duration("latency", e.Latency),
 			slog.String("detail", e.Detail),
+			slog.String("severity", e.Severity),
 		)
 	}
 	if r.store != nil && !r.store.Enqueue(e) && r.metrics != nil {

@@ -27,24 +27,27 @@ type sqlStore struct {
 }
 
 // eventColumns are the events table's columns, in scan order.
-const eventColumns = "id, time_ns, kind, request_id, api, operation, method, path, client_ip, principal, guard, rule, category, verdict, mode, status, latency_ns, detail"
+const eventColumns = "id, time_ns, kind, request_id, api, operation, method, path, client_ip, principal, guard, rule, category, verdict, mode, status, latency_ns, detail, severity"
+
+// eventInsertColumns is the number of columns an INSERT of one event sets.
+const eventInsertColumns = 18
 
 // insertRows is the number of rows per INSERT statement: multi-row VALUES
-// is standard SQL and cuts the per-statement cost. 32 rows of 17 columns
-// stay well under every engine's parameter limit.
+// is standard SQL and cuts the per-statement cost. 32 rows of 18 columns
+// stay well under every engine's parameter limit (32 × 18 = 576).
 const insertRows = 32
 
 // insertSQL returns an INSERT of n rows.
 func (s *sqlStore) insertSQL(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO events (time_ns, kind, request_id, api, operation, method, path, client_ip, principal, guard, rule, category, verdict, mode, status, latency_ns, detail) VALUES ")
+	b.WriteString("INSERT INTO events (time_ns, kind, request_id, api, operation, method, path, client_ip, principal, guard, rule, category, verdict, mode, status, latency_ns, detail, severity) VALUES ")
 	p := 1
 	for r := 0; r < n; r++ {
 		if r > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		for c := 0; c < 17; c++ {
+		for c := 0; c < eventInsertColumns; c++ {
 			if c > 0 {
 				b.WriteString(", ")
 			}
@@ -71,7 +74,7 @@ func (s *sqlStore) Append(ctx context.Context, evs []events.Event) (err error) {
 		}
 	}()
 	var full *sql.Stmt
-	args := make([]any, 0, 17*min(len(evs), insertRows))
+	args := make([]any, 0, eventInsertColumns*min(len(evs), insertRows))
 	for len(evs) > 0 {
 		n := min(len(evs), insertRows)
 		args = args[:0]
@@ -83,7 +86,7 @@ func (s *sqlStore) Append(ctx context.Context, evs []events.Event) (err error) {
 			}
 			args = append(args, t.UnixNano(), string(e.Kind), e.RequestID, e.API, e.Operation,
 				e.Method, e.Path, e.ClientIP, e.Principal, e.Guard, e.Rule, e.Category, e.Verdict, e.Mode,
-				e.Status, int64(e.Latency), e.Detail)
+				e.Status, int64(e.Latency), e.Detail, e.Severity)
 		}
 		if n == insertRows {
 			if full == nil {
@@ -162,7 +165,7 @@ func (s *sqlStore) Events(ctx context.Context, f Filter) ([]events.Event, error)
 		)
 		if err := rows.Scan(&e.ID, &ns, &kind, &e.RequestID, &e.API, &e.Operation, &e.Method, &e.Path,
 			&e.ClientIP, &e.Principal, &e.Guard, &e.Rule, &e.Category, &e.Verdict, &e.Mode,
-			&e.Status, &lat, &e.Detail); err != nil {
+			&e.Status, &lat, &e.Detail, &e.Severity); err != nil {
 			return nil, fmt.Errorf("querying events: %w", err)
 		}
 		e.Time = time.Unix(0, ns).UTC()
