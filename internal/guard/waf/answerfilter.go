@@ -139,7 +139,9 @@ func newAnswerFilter(all []*crsRule, pl int, skip func(*crsRule) bool) *answerFi
 			}
 			var g *gateExpr
 			switch {
-			case l.negate:
+			case l.negate, al.parts == partStatus:
+				// A status is three bytes: its operator runs as is, and
+				// its literals ("5") stay out of the body's automaton.
 			case l.op == "rx" && l.re != nil:
 				g = regexpGate("(?sm)" + l.arg)
 			default:

@@ -168,6 +168,20 @@ func concatGate(subs []*syntax.Regexp) *gateExpr {
 		}
 	}
 	flush()
+	if len(e.subs) > 1 {
+		// A conjunct of one-byte literals ("s", ":", " ") adds little
+		// and fires on most bytes of a body: leave it out (a weaker
+		// condition is still a necessary one).
+		strong := e.subs[:0:0]
+		for _, g := range e.subs {
+			if !oneByteLeaf(g) {
+				strong = append(strong, g)
+			}
+		}
+		if len(strong) > 0 {
+			e.subs = strong
+		}
+	}
 	switch len(e.subs) {
 	case 0:
 		return trueGate
@@ -175,6 +189,20 @@ func concatGate(subs []*syntax.Regexp) *gateExpr {
 		return e.subs[0]
 	}
 	return e
+}
+
+// oneByteLeaf reports whether e is a leaf whose literals are single
+// bytes.
+func oneByteLeaf(e *gateExpr) bool {
+	if e.op != gateLeaf {
+		return false
+	}
+	for _, w := range e.gate.words {
+		if len(w) > 1 {
+			return false
+		}
+	}
+	return true
 }
 
 func emptyWidth(re *syntax.Regexp) bool {

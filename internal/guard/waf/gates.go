@@ -16,8 +16,11 @@ type gateSet struct {
 	nclass int        // classes
 	delta  []int32    // state*nclass + class -> state
 	out    [][]int32  // state -> gates satisfied on reaching it
-	pool   sync.Pool  // *scan
-	gates  []*litGate // by id
+	// firstOut is the first state with gates in out: the states are
+	// numbered so that those without come first.
+	firstOut int32
+	pool     sync.Pool  // *scan
+	gates    []*litGate // by id
 }
 
 // foldByte is ASCII lower-casing.
@@ -99,10 +102,32 @@ func newGateSet(gates []*litGate) *gateSet {
 			}
 		}
 	}
+	// Renumber the states so that those where a literal ends come last
+	// (from firstOut on): the scan then tests the state number, not a
+	// second table, on every byte. The root (no output) stays 0.
+	perm := make([]int32, len(nodes)) // old -> new
+	next := int32(0)
+	for pass := 0; pass < 2; pass++ {
+		for i := range nodes {
+			if (len(nodes[i].out) > 0) == (pass == 1) {
+				perm[i] = next
+				next++
+			}
+		}
+		if pass == 0 {
+			s.firstOut = next
+		}
+	}
+	delta := make([]int32, len(s.delta))
 	s.out = make([][]int32, len(nodes))
 	for i := range nodes {
-		s.out[i] = nodes[i].out
+		ni := int(perm[i])
+		s.out[ni] = nodes[i].out
+		for c := 0; c < s.nclass; c++ {
+			delta[ni*s.nclass+c] = perm[s.delta[i*s.nclass+c]]
+		}
 	}
+	s.delta = delta
 	s.pool.New = func() any { return &scan{set: s} }
 	return s
 }
@@ -206,8 +231,10 @@ func (sc *scan) add(v string) *scanEntry {
 			}
 		}
 		st = s.delta[int(st)*s.nclass+int(s.class[c])]
-		for _, gid := range s.out[st] {
-			e.hits[gid>>6] |= 1 << (uint(gid) & 63)
+		if st >= s.firstOut {
+			for _, gid := range s.out[st] {
+				e.hits[gid>>6] |= 1 << (uint(gid) & 63)
+			}
 		}
 	}
 	return e
