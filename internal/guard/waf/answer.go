@@ -460,7 +460,8 @@ func containsInt(s []int, v int) bool {
 }
 
 // excerpt is where r matched the answer: a short redacted window of the
-// body around the match, or the status.
+// body around the match (at most 80 bytes: 16 before, 48 of the match,
+// 16 after), or the status.
 func (g *answerGuard) excerpt(r *crsRule, status, body string) string {
 	out := ""
 	for _, l := range r.links {
@@ -482,8 +483,8 @@ func (g *answerGuard) excerpt(r *crsRule, status, body string) string {
 		if lo < 0 {
 			continue
 		}
-		lo, hi = max(0, lo-24), min(len(v), hi+24, lo+120)
-		return fmt.Sprintf("RESPONSE_BODY=%q", events.RedactText(v[lo:hi], 120))
+		lo, hi = max(0, lo-16), min(len(v), min(hi, lo+48)+16)
+		return fmt.Sprintf("RESPONSE_BODY=%q", events.RedactText(v[lo:hi], 80))
 	}
 	if out == "" {
 		out = "RESPONSE_BODY"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -411,6 +412,36 @@ func TestStatusString(t *testing.T) {
 	for _, c := range []int{100, 200, 404, 599, 600, 99} {
 		if got := statusString(c); got != strconv.Itoa(c) {
 			t.Errorf("statusString(%d) = %q", c, got)
+		}
+	}
+}
+
+// TestAnswerRulesFile: a response rule of the rules_file runs on answers
+// (and its request rules do not count there).
+func TestAnswerRulesFile(t *testing.T) {
+	path := t.TempDir() + "/extra.conf"
+	rules := `SecRule RESPONSE_BODY "@contains codename-zebra" "id:1001,phase:4,pass,log,msg:'internal codename in an answer',severity:'CRITICAL'"
+SecRule ARGS "@contains forbiddenword" "id:1000,phase:2,pass,log,msg:'house rule',severity:'CRITICAL'"
+`
+	if err := os.WriteFile(path, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := newAnswerGuard(Config{RulesFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		body string
+		want string
+	}{
+		{`{"project":"codename-zebra"}`, "waf.1001"},
+		{`{"project":"forbiddenword"}`, ""},
+		{`{"project":"codename zebra"}`, ""},
+	}
+	for _, tt := range tests {
+		v, _ := respond(t, g, "/api/v1/accounts?q=forbiddenword", answerCase{name: "rules file", ctype: "application/json", body: tt.body})
+		if v.Rule != tt.want {
+			t.Errorf("Response(%s) = %v %q, want %q", tt.body, v.Action, v.Rule, tt.want)
 		}
 	}
 }

@@ -50,6 +50,9 @@ type answerLink struct {
 	// opaque links have a transformation not computed here (or
 	// multiMatch): they may always match.
 	opaque bool
+	// rawGate: the link reads only the body, untransformed, behind a
+	// gate: the body's scan alone can rule it out.
+	rawGate bool
 }
 
 // answerRule is a scoring outbound rule: it matches only when every
@@ -155,6 +158,7 @@ func newAnswerFilter(all []*crsRule, pl int, skip func(*crsRule) bool) *answerFi
 				if g.op == gateLeaf && len(l.transforms) > 0 && !al.opaque {
 					al.anchors = anchorsOf(g.gate)
 				}
+				al.rawGate = al.parts == partBody && len(l.transforms) == 0 && !al.opaque
 			}
 			ar.links = append(ar.links, al)
 		}
@@ -315,8 +319,12 @@ func (f *answerFilter) mayMatch(status, body string) bool {
 func (f *answerFilter) candidates(status, body string, first bool) []*answerRule {
 	sc := f.gates.get()
 	defer f.gates.put(sc)
+	en := sc.entryOf(body)
 	var out []*answerRule
 	for _, r := range f.rules {
+		if r.ruledOut(en) {
+			continue
+		}
 		if r.mayMatch(sc, status, body) {
 			out = append(out, r)
 			if first {
@@ -327,16 +335,29 @@ func (f *answerFilter) candidates(status, body string, first bool) []*answerRule
 	return out
 }
 
+// ruledOut reports whether the body's scan alone shows that the rule
+// cannot match (a link reading the raw body fails its gate): the quick
+// test most rules end at.
+func (r *answerRule) ruledOut(body *scanEntry) bool {
+	for i := range r.links {
+		l := &r.links[i]
+		if l.rawGate && !l.gate.eval(body) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *answerRule) mayMatch(sc *scan, status, body string) bool {
-	for _, l := range r.links {
-		if l.eval(sc, status, body) == no {
+	for i := range r.links {
+		if r.links[i].eval(sc, status, body) == no {
 			return false
 		}
 	}
 	return true
 }
 
-func (l answerLink) eval(sc *scan, status, body string) tri {
+func (l *answerLink) eval(sc *scan, status, body string) tri {
 	if l.parts&partOther != 0 {
 		return maybe
 	}
@@ -354,7 +375,7 @@ func (l answerLink) eval(sc *scan, status, body string) tri {
 // outbound rules use no transformation but one (955300: removeWhitespace,
 // lowercase); transformations other than exactAnswerTransforms answer
 // maybe.
-func (l answerLink) evalAnswer(sc *scan, v string) tri {
+func (l *answerLink) evalAnswer(sc *scan, v string) tri {
 	if l.opaque {
 		return maybe
 	}
