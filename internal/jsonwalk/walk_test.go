@@ -70,4 +70,3 @@ func FuzzJSONWalker(f *testing.F) {
 		}
 	})
 }
-

@@ -97,15 +97,15 @@ type Exchange struct {
 	// report in monitor mode; the runner sets it before each guard.
 	Mode Mode
 
-	body     []byte
-	bodyRead bool
-	bodyErr  error
+	body       []byte
+	bodyRead   bool
+	bodyErr    error
 	json       any
 	jsonDone   bool
 	jsonErr    error
-	jsonWalked bool            // json came from parseJSON, under jsonLimits
+	jsonWalked bool // json came from parseJSON, under jsonLimits
 	jsonLimits jsonwalk.Limits
-	values   map[any]any
+	values     map[any]any
 
 	respBody     []byte
 	respBodyRead bool
