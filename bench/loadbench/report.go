@@ -83,6 +83,8 @@ var ratioChecks = []ratioCheck{
 	{Shape: shapeGet, Num: targetPassthrough, Den: targetBarePooled, Min: 0.95},
 	{Shape: shapePost, Num: targetPassthrough, Den: targetBareProxy, Min: 0.95},
 	{Shape: shapePost, Num: targetPassthrough, Den: targetBarePooled, Min: 0.95},
+	{Shape: shapeGet, Num: targetPassthrough, Den: targetUnobserved, Min: 0.95},
+	{Shape: shapePost, Num: targetPassthrough, Den: targetUnobserved, Min: 0.95},
 	{Shape: shapeGet, Num: targetDemobank, Den: targetNginxModSec, Min: 3, LowerP99: true},
 	{Shape: shapePost, Num: targetDemobank, Den: targetNginxModSec, Min: 10, LowerP99: true},
 	{Shape: shapeTransfer, Num: targetDemobank, Den: targetNginxModSec},

@@ -22,6 +22,7 @@ const (
 	targetBareProxy      = "bare-proxy"
 	targetBarePooled     = "bare-proxy-pooled"
 	targetPassthrough    = "apiguard-passthrough"
+	targetUnobserved     = "apiguard-passthrough-unobserved"
 	targetNginxPlain     = "nginx-plain"
 	targetNginxModSec    = "nginx-modsecurity"
 	targetCoraza         = "coraza-middleware"
@@ -31,7 +32,7 @@ const (
 )
 
 // allTargets are the names of every target, for -targets.
-var allTargets = []string{targetDirect, targetBareProxy, targetBarePooled, targetPassthrough, targetNginxPlain,
+var allTargets = []string{targetDirect, targetBareProxy, targetBarePooled, targetPassthrough, targetUnobserved, targetNginxPlain,
 	targetNginxModSec, targetCoraza, targetDemobankDirect, targetDemobank, targetDemobankReplay}
 
 // Request shapes, in the order they are measured and reported.
@@ -241,7 +242,7 @@ func (e *env) simpleRequests(base string, transfer bool) map[string]request {
 // setupSimple starts the upstream, the bare proxy and apiguard's
 // pass-through profile in front of it, and returns the upstream's URL.
 func (e *env) setupSimple(ctx context.Context) (string, []target, error) {
-	var addrs [4]string
+	var addrs [5]string
 	for i := range addrs {
 		a, err := freeAddr()
 		if err != nil {
@@ -249,7 +250,7 @@ func (e *env) setupSimple(ctx context.Context) (string, []target, error) {
 		}
 		addrs[i] = a
 	}
-	up, bare, guard, pooled := addrs[0], addrs[1], addrs[2], addrs[3]
+	up, bare, guard, pooled, unobserved := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
 	upURL := "http://" + up
 	if err := e.startServer(ctx, "upstream", up, "/", nil, e.self, "upstream", "-listen", up); err != nil {
 		return "", nil, err
@@ -261,10 +262,17 @@ func (e *env) setupSimple(ctx context.Context) (string, []target, error) {
 		return "", nil, err
 	}
 	cfgPath := filepath.Join(e.tmp, "passthrough.yaml")
-	if err := os.WriteFile(cfgPath, []byte(passthroughConfig(guard, upURL, e.tmp)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(passthroughConfig(guard, upURL, filepath.Join(e.tmp, "data-passthrough"), filepath.Join(e.tmp, "access.log"))), 0o600); err != nil {
 		return "", nil, fmt.Errorf("writing pass-through config: %w", err)
 	}
 	if err := e.startServer(ctx, "apiguard-passthrough", guard, "/", nil, e.apiguard, "serve", "--config", cfgPath); err != nil {
+		return "", nil, err
+	}
+	cfgPath = filepath.Join(e.tmp, "passthrough-unobserved.yaml")
+	if err := os.WriteFile(cfgPath, []byte(passthroughConfig(unobserved, upURL, filepath.Join(e.tmp, "data-unobserved"), filepath.Join(e.tmp, "access-unobserved.log"))+unobservedSection), 0o600); err != nil {
+		return "", nil, fmt.Errorf("writing pass-through config: %w", err)
+	}
+	if err := e.startServer(ctx, targetUnobserved, unobserved, "/", nil, e.apiguard, "serve", "--config", cfgPath); err != nil {
 		return "", nil, err
 	}
 	return upURL, []target{
@@ -272,6 +280,7 @@ func (e *env) setupSimple(ctx context.Context) (string, []target, error) {
 		{Name: targetBareProxy, Requests: e.simpleRequests("http://"+bare, false), Baseline: targetDirect},
 		{Name: targetBarePooled, Requests: e.simpleRequests("http://"+pooled, false), Baseline: targetDirect},
 		{Name: targetPassthrough, Requests: e.simpleRequests("http://"+guard, true), Baseline: targetDirect},
+		{Name: targetUnobserved, Requests: e.simpleRequests("http://"+unobserved, false), Baseline: targetDirect},
 	}, nil
 }
 
@@ -304,9 +313,17 @@ func (e *env) setupPeers(ctx context.Context, upURL string) ([]target, error) {
 	return out, nil
 }
 
+// unobservedSection turns the inventory and the anomaly detectors off
+// (both are on by default), for the pass-through without observers.
+const unobservedSection = `observe:
+  inventory: {enabled: false}
+  detectors: {enabled: false}
+`
+
 // passthroughConfig is apiguard's pass-through profile: one API, no spec,
-// no guards, the access log written to a file as in production, admin off.
-func passthroughConfig(listen, upstream, tmp string) string {
+// no guards, the access log written to a file as in production, admin off;
+// the inventory and the detectors on, as by default.
+func passthroughConfig(listen, upstream, dataDir, accessLog string) string {
 	return fmt.Sprintf(`server:
   listen: %q
 admin:
@@ -319,7 +336,7 @@ apis:
   - name: bench
     upstream:
       urls: [%q]
-`, listen, filepath.Join(tmp, "data-passthrough"), filepath.Join(tmp, "access.log"), upstream)
+`, listen, dataDir, accessLog, upstream)
 }
 
 // setupDemobank starts demobank and apiguard with the bench's copy of the
