@@ -169,7 +169,7 @@ func newAdminBlocksCmd(f *adminFlags) *cobra.Command {
 	var reason, ttl string
 	add := &cobra.Command{
 		Use:   "add KIND VALUE",
-		Short: "Block an ip, cidr, key (API key id), principal or jti",
+		Short: "Block an ip, cidr, key (API key id), principal, jti or country (ISO code; APIs with a GeoIP database)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client(cmd.ErrOrStderr())

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/apiguard/apiguard/examples/demobank"
@@ -333,6 +334,11 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	// the request path; the hub outlives the gateway so queued
 	// observations still reach them at shutdown.
 	hub := observe.NewHub(observe.HubOptions{Logger: logger})
+	metrics.Registry().MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "apiguard_observations_total",
+			Help: "Exchanges the observers (inventory, detectors) have seen."}, func() float64 { return float64(hub.Observed()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "apiguard_observations_dropped_total",
+			Help: "Exchanges the observers missed because their queue was full."}, func() float64 { return float64(hub.Dropped()) }))
 	defer hub.Close(5 * time.Second)
 	if detectors.Active() {
 		hub.AddObserver("detectors", detectors)

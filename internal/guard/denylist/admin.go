@@ -34,7 +34,7 @@ const maxTTL = 366 * 24 * time.Hour
 
 // BlockRequest is the body of POST /api/v1/blocks.
 type BlockRequest struct {
-	// Kind is ip, cidr, key, principal or jti.
+	// Kind is ip, cidr, key, principal, jti or country.
 	Kind string `json:"kind"`
 	// Value is the address, prefix, API key id, subject or token id.
 	Value string `json:"value"`

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -36,11 +37,18 @@ type Config struct {
 	// RetryAfter is the Retry-After of lockdown answers; a lockdown that
 	// ends sooner announces its end instead. Default 60s.
 	RetryAfter config.Duration `yaml:"retry_after" json:"retry_after,omitempty"`
+	// GeoIPDatabase is a MaxMind DB file (GeoLite2-Country or
+	// GeoIP2-Country/City format) placing client addresses in countries,
+	// for country blocks; relative to the config file. Optional: without
+	// it country blocks do not apply to this API (and country entries in
+	// this section are refused).
+	GeoIPDatabase string `yaml:"geoip_database" json:"geoip_database,omitempty"`
 }
 
 // Entry is one block in the config.
 type Entry struct {
-	// Kind is ip, cidr, key (API key id), principal (subject) or jti.
+	// Kind is ip, cidr, key (API key id), principal (subject), jti or
+	// country (an ISO 3166-1 alpha-2 code; needs geoip_database).
 	Kind string `yaml:"kind" json:"kind"`
 	// Value is the address, prefix, key id, subject or token id.
 	Value string `yaml:"value" json:"value"`
@@ -58,6 +66,7 @@ type guard struct {
 	keyHeader  string
 	retryAfter time.Duration
 	now        func() time.Time
+	geo        *geoDB // nil without geoip_database
 }
 
 // New builds the denylist guard of one API.
@@ -85,13 +94,25 @@ func New(b pipeline.Build) (any, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("entries%w", errs[0])
 	}
+	var geo *geoDB
+	if c.GeoIPDatabase != "" {
+		path := c.GeoIPDatabase
+		if !filepath.IsAbs(path) && b.Dir != "" {
+			path = filepath.Join(b.Dir, path)
+		}
+		db, err := openGeoDB(path)
+		if err != nil {
+			return nil, fmt.Errorf("geoip_database: %w", err)
+		}
+		geo = db
+	}
 	st, err := sharedState(b.Services)
 	if err != nil {
 		return nil, err
 	}
 	st.addAPI(b.API)
 	g := &guard{api: b.API, static: static, st: st, keyHeader: http.CanonicalHeaderKey(c.APIKeyHeader),
-		retryAfter: c.RetryAfter.D(), now: b.Services.Now}
+		retryAfter: c.RetryAfter.D(), now: b.Services.Now, geo: geo}
 	if g.keyHeader == "" {
 		g.keyHeader = "X-Api-Key"
 	}
@@ -112,6 +133,9 @@ func (c *Config) Validate() error {
 	for i, e := range c.Entries {
 		if _, err := canonical(e.Kind, e.Value); err != nil {
 			return fmt.Errorf("entries[%d].%w", i, err)
+		}
+		if e.Kind == KindCountry && c.GeoIPDatabase == "" {
+			return fmt.Errorf("entries[%d].kind: a country block needs geoip_database", i)
 		}
 		if len(e.Reason) > maxValueLen {
 			return fmt.Errorf("entries[%d].reason: must be at most %d bytes", i, maxValueLen)
@@ -137,6 +161,15 @@ func (g *guard) Request(_ context.Context, x *pipeline.Exchange) (pipeline.Verdi
 	if e := dyn.prefixes.lookup(x.ClientIP, ns); e != nil {
 		return blockVerdict(e), nil
 	}
+	if g.geo != nil && (len(g.static.countries) > 0 || len(dyn.countries) > 0) {
+		country := g.geo.country(x.ClientIP)
+		if e := g.static.matchCountry(country, ns); e != nil {
+			return blockVerdict(e), nil
+		}
+		if e := dyn.matchCountry(country, ns); e != nil {
+			return blockVerdict(e), nil
+		}
+	}
 	if g.static.needsCredentials() || dyn.needsCredentials() {
 		c := credentialsOf(x, g.keyHeader)
 		if e := g.static.matchCredentials(&c, ns); e != nil {
@@ -153,7 +186,7 @@ func (g *guard) Request(_ context.Context, x *pipeline.Exchange) (pipeline.Verdi
 // addresses (abuse from a network), API2 for credentials and principals.
 func blockVerdict(e *entry) pipeline.Verdict {
 	cat := "API2"
-	if e.kind == KindIP || e.kind == KindCIDR {
+	if e.kind == KindIP || e.kind == KindCIDR || e.kind == KindCountry {
 		cat = "API4"
 	}
 	detail := "blocked by " + e.kind + " block " + e.id

@@ -114,7 +114,7 @@ func TestConfigErrors(t *testing.T) {
 	tests := []struct{ section, want string }{
 		{`entries: [{kind: ip, value: 300.1.1.1}]`, "entries[0].value: must be an IP address"},
 		{`entries: [{kind: cidr, value: 10.0.0.0/33}]`, "entries[0].value: must be a CIDR"},
-		{`entries: [{kind: country, value: FR}]`, "entries[0].kind: must be one of"},
+		{`entries: [{kind: asn, value: "64496"}]`, "entries[0].kind: must be one of"},
 		{`entries: [{kind: jti, value: ""}]`, "entries[0].value: must be 1 to"},
 		{`entries: [{kind: ip, value: 192.0.2.1, expires: tomorrow}]`, "entries[0].expires: must be an RFC 3339 time"},
 		{`retry_after: -1s`, "must not be negative"},

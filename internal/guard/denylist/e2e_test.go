@@ -145,7 +145,7 @@ func TestE2EAdminBlocks(t *testing.T) {
 			}
 		})
 	}
-	for _, in := range []BlockRequest{{Kind: "ip", Value: "not-an-ip"}, {Kind: "country", Value: "FR"}, {Kind: "jti", Value: "x", TTL: "-1h"}} {
+	for _, in := range []BlockRequest{{Kind: "ip", Value: "not-an-ip"}, {Kind: "asn", Value: "64496"}, {Kind: "country", Value: "FRA"}, {Kind: "jti", Value: "x", TTL: "-1h"}} {
 		if st := call(t, base, "POST", "/api/v1/blocks", in, nil); st != http.StatusBadRequest {
 			t.Errorf("POST /api/v1/blocks %+v = %d, want 400", in, st)
 		}

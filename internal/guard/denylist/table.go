@@ -16,10 +16,13 @@ const (
 	KindKey       = "key"
 	KindPrincipal = "principal"
 	KindJTI       = "jti"
+	// KindCountry blocks the addresses a GeoIP database places in a
+	// country (ISO 3166-1 alpha-2 code, such as "FR").
+	KindCountry = "country"
 )
 
 // kinds are the block kinds, for validation messages.
-var kinds = []string{KindIP, KindCIDR, KindKey, KindPrincipal, KindJTI}
+var kinds = []string{KindIP, KindCIDR, KindKey, KindPrincipal, KindJTI, KindCountry}
 
 // maxValueLen bounds block values and reasons.
 const maxValueLen = 512
@@ -95,6 +98,7 @@ func (p *prefixTable) lookup(a netip.Addr, now int64) *entry {
 type table struct {
 	prefixes               prefixTable
 	keys, principals, jtis map[string]*entry
+	countries              map[string]*entry // by ISO 3166-1 alpha-2 code
 	lockdowns              map[string]*lockdown
 }
 
@@ -112,6 +116,17 @@ var emptyTable = &table{}
 // credentials (key, principal or token id blocks exist).
 func (t *table) needsCredentials() bool {
 	return len(t.keys)+len(t.principals)+len(t.jtis) > 0
+}
+
+// matchCountry returns the live entry blocking country (an ISO code), or nil.
+func (t *table) matchCountry(country string, now int64) *entry {
+	if country == "" {
+		return nil
+	}
+	if e, ok := t.countries[country]; ok && e.live(now) {
+		return e
+	}
+	return nil
 }
 
 // matchCredentials returns the live entry matching c, or nil.
@@ -154,6 +169,12 @@ func canonical(kind, value string) (string, error) {
 		return p.String(), nil
 	case KindKey, KindPrincipal, KindJTI:
 		return value, nil
+	case KindCountry:
+		c := strings.ToUpper(value)
+		if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
+			return "", fmt.Errorf("value: must be an ISO 3166-1 alpha-2 country code such as FR")
+		}
+		return c, nil
 	}
 	return "", fmt.Errorf("kind: must be one of %s", strings.Join(kinds, ", "))
 }
@@ -208,6 +229,8 @@ func compile(blocks []store.Block, locks []store.Lockdown) (*table, []error) {
 			set(&t.principals, v, e)
 		case KindJTI:
 			set(&t.jtis, v, e)
+		case KindCountry:
+			set(&t.countries, v, e)
 		}
 	}
 	for _, l := range locks {
