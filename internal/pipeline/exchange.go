@@ -180,8 +180,20 @@ func (x *Exchange) JSON() (any, error) {
 	if x.jsonDone {
 		return x.json, x.jsonErr
 	}
-	return x.parseJSON(jsonwalk.DefaultLimits)
+	v, err := x.parseJSON(jsonwalk.DefaultLimits)
+	var we *jsonwalk.WalkError
+	if errors.As(err, &we) && we.Rule != "syntax" && we.Rule != "duplicate_key" {
+		// Over a default size limit but well-formed: guards without
+		// limits of their own (authz, ssrf, flows) still get the value;
+		// the schema guard applies its limits with StrictJSON.
+		return x.parseJSON(jsonwalk.Limits{MaxDepth: laxDepth, MaxKeys: 1 << 30, MaxArray: 1 << 30, MaxString: 1 << 30})
+	}
+	return v, err
 }
+
+// laxDepth bounds the nesting JSON accepts past the default limits (the
+// walker's stack is on the heap; this only stops absurd inputs).
+const laxDepth = 512
 
 // StrictJSON returns the request body decoded by the strict walker under
 // lim, reusing an earlier decode under the same limits (the common case:

@@ -25,6 +25,8 @@ func TestExchangeJSON(t *testing.T) {
 			(*Exchange).JSON, func(x *Exchange) (any, error) { return x.StrictJSON(jsonwalk.Limits{}) }, "", true},
 		{"stricter limits decode again", `{"a":[1,2,3]}`,
 			(*Exchange).JSON, func(x *Exchange) (any, error) { return x.StrictJSON(small) }, "array_length", false},
+		{"over a default limit: JSON still decodes, StrictJSON refuses", `{"a":"` + strings.Repeat("x", 70000) + `"}`,
+			(*Exchange).JSON, func(x *Exchange) (any, error) { return x.StrictJSON(jsonwalk.Limits{}) }, "string_length", false},
 		{"duplicate keys are refused", `{"a":1,"a":2}`,
 			(*Exchange).JSON, (*Exchange).JSON, "duplicate_key", false},
 		{"trailing data is refused", `{"a":1} {"b":2}`,
@@ -40,7 +42,7 @@ func TestExchangeJSON(t *testing.T) {
 			x := NewExchange()
 			defer x.Release()
 			x.Request = httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
-			x.BodyLimit = 1 << 10
+			x.BodyLimit = 1 << 20
 			v1, _ := tt.first(x)
 			v2, err := tt.second(x)
 			var we *jsonwalk.WalkError
@@ -67,5 +69,23 @@ func TestExchangeJSON(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExchangeJSONOverDefaultLimits checks that guards without limits of
+// their own still get a well-formed body larger than the walker's defaults.
+func TestExchangeJSONOverDefaultLimits(t *testing.T) {
+	for _, body := range []string{
+		`{"file":"` + strings.Repeat("A", 70000) + `"}`,
+		`[` + strings.Repeat("1,", 20000) + `1]`,
+		strings.Repeat(`[`, 40) + strings.Repeat(`]`, 40),
+	} {
+		x := NewExchange()
+		x.Request = httptest.NewRequest("POST", "/", strings.NewReader(body))
+		x.BodyLimit = 1 << 20
+		if v, err := x.JSON(); err != nil || v == nil {
+			t.Errorf("JSON() of a %d-byte body = %v, %v, want the value", len(body), v == nil, err)
+		}
+		x.Release()
 	}
 }
