@@ -76,8 +76,11 @@ func TestAdminCommand(t *testing.T) {
 	if code, out = run("blocks", "list"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "credential stuffing") {
 		t.Errorf("admin blocks list = %d %q, want the block", code, out)
 	}
-	if code, out = run("blocks", "add", "country", "FR"); code != 1 || !strings.Contains(out, "kind: must be one of") {
-		t.Errorf("admin blocks add country = %d %q, want 1 and the API's reason", code, out)
+	if code, out = run("blocks", "add", "asn", "64496"); code != 1 || !strings.Contains(out, "kind: must be one of") {
+		t.Errorf("admin blocks add asn = %d %q, want 1 and the API's reason", code, out)
+	}
+	if code, out = run("blocks", "add", "country", "fr"); code != 0 || !strings.Contains(out, "blocked country FR") {
+		t.Errorf("admin blocks add country = %d %q, want the block, code upper-cased", code, out)
 	}
 	if code, out = run("blocks", "remove", id); code != 0 || !strings.Contains(out, "removed block "+id) {
 		t.Errorf("admin blocks remove = %d %q", code, out)
