@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -83,6 +86,10 @@ A new key is printed once and never stored: only its SHA-256 is kept.`,
 			if err := db.CreateKey(cmd.Context(), k); err != nil {
 				return err
 			}
+			after, _ := json.Marshal(map[string]any{"name": k.Name, "tenant": k.Tenant, "roles": k.Roles, "scopes": k.Scopes, "expires": k.Expires})
+			if err := auditCLI(cmd.Context(), db, "key.create", id, "", string(after)); err != nil {
+				return fmt.Errorf("key %s created but not audited: %w", id, err)
+			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "id:  %s\nkey: %s\n", id, key)
 			fmt.Fprintln(cmd.ErrOrStderr(), "The key is shown once; apiguard keeps only its SHA-256.")
@@ -149,10 +156,27 @@ A new key is printed once and never stored: only its SHA-256 is kept.`,
 				}
 				return err
 			}
+			if err := auditCLI(cmd.Context(), db, "key.revoke", args[0], "", `{"revoked":true}`); err != nil {
+				return fmt.Errorf("key %s revoked but not audited: %w", args[0], err)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
 			return nil
 		},
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// auditCLI records an admin action taken with the command line on the
+// store directly (not through the admin API, whose middleware audits its
+// own calls): the actor is "cli:" and the operating-system user, the
+// source the host name. Nothing secret goes in: never the key nor its hash.
+func auditCLI(ctx context.Context, db store.DB, action, target, before, after string) error {
+	actor := "cli"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		actor = "cli:" + u.Username
+	}
+	host, _ := os.Hostname()
+	return db.AppendAudit(ctx, store.AuditEntry{Time: time.Now().UTC(), Actor: actor, Action: action, Target: target,
+		Before: before, After: after, Request: "apiguard keys " + strings.TrimPrefix(action, "key."), Source: host})
 }

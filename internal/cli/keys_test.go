@@ -3,8 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apiguard/apiguard/internal/store"
 )
 
 func TestKeysCommand(t *testing.T) {
@@ -32,5 +36,25 @@ func TestKeysCommand(t *testing.T) {
 	}
 	if code, _ = run("revoke", "--data-dir", dir, "nope"); code != 1 {
 		t.Errorf("keys revoke unknown = %d, want 1", code)
+	}
+	// Both changes are in the audit log, with who and what, never the key.
+	db, err := store.Open(context.Background(), store.DriverSQLite, filepath.Join(dir, "apiguard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	entries, err := db.Audit(context.Background(), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action+" "+e.Target)
+		if !strings.HasPrefix(e.Actor, "cli") || strings.Contains(e.After, key) || strings.Contains(e.After, "agk_") {
+			t.Errorf("audit entry %+v: want a cli actor and no key", e)
+		}
+	}
+	if want := []string{"key.revoke " + id, "key.create " + id}; !slices.Equal(actions, want) {
+		t.Errorf("audit log = %v, want %v (newest first)", actions, want)
 	}
 }
