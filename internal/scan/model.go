@@ -233,13 +233,13 @@ func (o *Operation) Text() string {
 // model builds the operation model of a spec.
 type model struct {
 	root    *yaml.Node
-	refs    map[string]*yaml.Node
+	refs    *openapi.LocalRefs
 	schemas map[*yaml.Node]*Schema
 }
 
 // buildModel indexes spec for checks.
 func buildModel(spec *openapi.Spec) ([]*Operation, map[string]*SecurityScheme) {
-	m := &model{root: spec.Root, refs: map[string]*yaml.Node{}, schemas: map[*yaml.Node]*Schema{}}
+	m := &model{root: spec.Root, refs: openapi.NewLocalRefs(spec.Root), schemas: map[*yaml.Node]*Schema{}}
 	schemes := map[string]*SecurityScheme{}
 	if ss := m.resolve(get(get(m.root, "components"), "securitySchemes")); ss != nil && ss.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(ss.Content); i += 2 {
@@ -529,53 +529,7 @@ func (m *model) fill(s *Schema, n *yaml.Node, depth int) {
 }
 
 // resolve follows local $refs; nil for external or dangling ones.
-func (m *model) resolve(n *yaml.Node) *yaml.Node {
-	for depth := 0; n != nil; depth++ {
-		if n.Kind == yaml.AliasNode {
-			n = n.Alias
-			continue
-		}
-		ref := get(n, "$ref")
-		if ref == nil {
-			return n
-		}
-		if depth == 32 || !strings.HasPrefix(ref.Value, "#") {
-			return nil
-		}
-		t, ok := m.refs[ref.Value]
-		if !ok {
-			t = pointer(m.root, ref.Value[1:])
-			m.refs[ref.Value] = t
-		}
-		n = t
-	}
-	return nil
-}
-
-func pointer(n *yaml.Node, ptr string) *yaml.Node {
-	if ptr == "" {
-		return n
-	}
-	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		switch n.Kind {
-		case yaml.MappingNode:
-			n = get(n, tok)
-		case yaml.SequenceNode:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n.Content) {
-				return nil
-			}
-			n = n.Content[i]
-		default:
-			return nil
-		}
-		if n == nil {
-			return nil
-		}
-	}
-	return n
-}
+func (m *model) resolve(n *yaml.Node) *yaml.Node { return m.refs.Resolve(n) }
 
 func requirements(n *yaml.Node) ([][]string, bool) {
 	if n == nil || n.Kind != yaml.SequenceNode {

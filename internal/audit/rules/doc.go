@@ -24,7 +24,7 @@ type Doc struct {
 	// schema and each inline schema of a parameter, body, response or header.
 	SchemaRoots []SchemaRoot
 
-	refs    map[string]*yaml.Node
+	refs    *openapi.LocalRefs
 	reached map[*yaml.Node][]step
 	all     []rootVisit
 	allDone bool
@@ -92,7 +92,7 @@ type SchemeUse struct {
 
 // NewDoc indexes a loaded spec for the rules.
 func NewDoc(spec *openapi.Spec) *Doc {
-	d := &Doc{Spec: spec, Root: spec.Root, Schemes: map[string]*yaml.Node{}, refs: map[string]*yaml.Node{}, reached: map[*yaml.Node][]step{}}
+	d := &Doc{Spec: spec, Root: spec.Root, Schemes: map[string]*yaml.Node{}, refs: openapi.NewLocalRefs(spec.Root), reached: map[*yaml.Node][]step{}}
 	comps := Get(d.Root, "components")
 	if ss := d.Resolve(Get(comps, "securitySchemes")); ss != nil && ss.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(ss.Content); i += 2 {
@@ -226,28 +226,7 @@ func (d *Doc) collectSchemaRoots() {
 
 // Resolve follows local $refs ("#/components/...") until a node without
 // one. It returns nil for a nil node, an external or a dangling $ref.
-func (d *Doc) Resolve(n *yaml.Node) *yaml.Node {
-	for depth := 0; n != nil; depth++ {
-		if n.Kind == yaml.AliasNode {
-			n = n.Alias
-			continue
-		}
-		ref := Get(n, "$ref")
-		if ref == nil {
-			return n
-		}
-		if depth == 32 || !strings.HasPrefix(ref.Value, "#") {
-			return nil
-		}
-		t, ok := d.refs[ref.Value]
-		if !ok {
-			t = pointer(d.Root, ref.Value[1:])
-			d.refs[ref.Value] = t
-		}
-		n = t
-	}
-	return nil
-}
+func (d *Doc) Resolve(n *yaml.Node) *yaml.Node { return d.refs.Resolve(n) }
 
 // RefName returns the last token of n's $ref, or "".
 func RefName(n *yaml.Node) string {
@@ -256,56 +235,6 @@ func RefName(n *yaml.Node) string {
 		return ""
 	}
 	return ref.Value[strings.LastIndexByte(ref.Value, '/')+1:]
-}
-
-func pointer(n *yaml.Node, ptr string) *yaml.Node {
-	if ptr == "" {
-		return n
-	}
-	if !strings.HasPrefix(ptr, "/") {
-		return nil
-	}
-	for _, tok := range strings.Split(ptr[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		if strings.Contains(tok, "%") {
-			if u, err := unescape(tok); err == nil {
-				tok = u
-			}
-		}
-		switch n.Kind {
-		case yaml.MappingNode:
-			n = Get(n, tok)
-		case yaml.SequenceNode:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n.Content) {
-				return nil
-			}
-			n = n.Content[i]
-		default:
-			return nil
-		}
-		if n == nil {
-			return nil
-		}
-	}
-	return n
-}
-
-func unescape(s string) (string, error) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) {
-			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-			if err != nil {
-				return "", err
-			}
-			b.WriteByte(byte(v))
-			i += 2
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String(), nil
 }
 
 // Escape escapes a JSON pointer token.
