@@ -107,36 +107,18 @@ func NewResponse(b pipeline.Build) (any, error) {
 }
 
 func newAnswerGuard(cfg Config) (*answerGuard, error) {
-	if err := cfg.Common.Validate(); err != nil {
-		return nil, err
-	}
 	a, err := answerSettings(cfg)
 	if err != nil || !a.on {
 		return nil, err
 	}
-	if cfg.ParanoiaLevel == 0 {
-		cfg.ParanoiaLevel = 1
+	if err := cfg.settle(); err != nil {
+		return nil, err
 	}
-	if cfg.ParanoiaLevel < 1 || cfg.ParanoiaLevel > 4 {
-		return nil, fmt.Errorf("paranoia_level: must be 1 to 4, not %d", cfg.ParanoiaLevel)
+	excl, err := compileExclusions(cfg.Exclusions)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.InboundThreshold == 0 {
-		cfg.InboundThreshold = 5
-	}
-	if cfg.OutboundThreshold == 0 {
-		cfg.OutboundThreshold = 4
-	}
-	if cfg.OutboundThreshold < 1 {
-		return nil, fmt.Errorf("outbound_threshold: must be at least 1, not %d", cfg.OutboundThreshold)
-	}
-	g := &answerGuard{pl: cfg.ParanoiaLevel, threshold: cfg.OutboundThreshold, observe: cfg.DetectionOnly, max: a.max, types: a.types}
-	for i, e := range cfg.Exclusions {
-		ex, err := compileExclusion(e)
-		if err != nil {
-			return nil, fmt.Errorf("exclusions[%d]: %w", i, err)
-		}
-		g.excl = append(g.excl, ex)
-	}
+	g := &answerGuard{pl: cfg.ParanoiaLevel, threshold: cfg.OutboundThreshold, observe: cfg.DetectionOnly, max: a.max, types: a.types, excl: excl}
 	extra := ""
 	if cfg.RulesFile != "" {
 		data, err := os.ReadFile(cfg.RulesFile)

@@ -137,15 +137,17 @@ func New(b pipeline.Build) (any, error) {
 	return newGuard(cfg, b.Spec)
 }
 
-func newGuard(cfg Config, spec *openapi.Spec) (*Guard, error) {
+// settle applies the section's defaults and checks the settings the
+// request and answer steps share.
+func (cfg *Config) settle() error {
 	if err := cfg.Common.Validate(); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.ParanoiaLevel == 0 {
 		cfg.ParanoiaLevel = 1
 	}
 	if cfg.ParanoiaLevel < 1 || cfg.ParanoiaLevel > 4 {
-		return nil, fmt.Errorf("paranoia_level: must be 1 to 4, not %d", cfg.ParanoiaLevel)
+		return fmt.Errorf("paranoia_level: must be 1 to 4, not %d", cfg.ParanoiaLevel)
 	}
 	if cfg.InboundThreshold == 0 {
 		cfg.InboundThreshold = 5
@@ -154,25 +156,42 @@ func newGuard(cfg Config, spec *openapi.Spec) (*Guard, error) {
 		cfg.OutboundThreshold = 4
 	}
 	if cfg.InboundThreshold < 1 {
-		return nil, fmt.Errorf("inbound_threshold: must be at least 1, not %d", cfg.InboundThreshold)
+		return fmt.Errorf("inbound_threshold: must be at least 1, not %d", cfg.InboundThreshold)
 	}
 	if cfg.OutboundThreshold < 1 {
-		return nil, fmt.Errorf("outbound_threshold: must be at least 1, not %d", cfg.OutboundThreshold)
+		return fmt.Errorf("outbound_threshold: must be at least 1, not %d", cfg.OutboundThreshold)
+	}
+	return nil
+}
+
+// compileExclusions compiles the section's exclusions, naming the bad one.
+func compileExclusions(es []Exclusion) ([]exclusion, error) {
+	var out []exclusion
+	for i, e := range es {
+		ex, err := compileExclusion(e)
+		if err != nil {
+			return nil, fmt.Errorf("exclusions[%d]: %w", i, err)
+		}
+		out = append(out, ex)
+	}
+	return out, nil
+}
+
+func newGuard(cfg Config, spec *openapi.Spec) (*Guard, error) {
+	if err := cfg.settle(); err != nil {
+		return nil, err
 	}
 	answers, err := answerSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{pl: cfg.ParanoiaLevel, threshold: cfg.InboundThreshold, observe: cfg.DetectionOnly,
-		libinj: cfg.Libinjection == nil || *cfg.Libinjection, spec: spec,
-		pins: map[*openapi.Operation]*opPins{}, envelopes: map[string][]int{}, rules: map[int]*crsRule{}, answers: answers.on}
-	for i, e := range cfg.Exclusions {
-		ex, err := compileExclusion(e)
-		if err != nil {
-			return nil, fmt.Errorf("exclusions[%d]: %w", i, err)
-		}
-		g.excl = append(g.excl, ex)
+	excl, err := compileExclusions(cfg.Exclusions)
+	if err != nil {
+		return nil, err
 	}
+	g := &Guard{pl: cfg.ParanoiaLevel, threshold: cfg.InboundThreshold, observe: cfg.DetectionOnly,
+		libinj: cfg.Libinjection == nil || *cfg.Libinjection, spec: spec, excl: excl,
+		pins: map[*openapi.Operation]*opPins{}, envelopes: map[string][]int{}, rules: map[int]*crsRule{}, answers: answers.on}
 	extra := ""
 	if cfg.RulesFile != "" {
 		data, err := os.ReadFile(cfg.RulesFile)
