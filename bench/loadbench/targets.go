@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/apiguard/apiguard/examples/demobank"
 )
 
 // Target names, in the order they are measured and reported.
@@ -72,21 +74,11 @@ var commonHeaders = []string{
 	"Accept: application/json",
 }
 
-// jsonPostBody is the 1 KiB JSON POST sent to every target in front of the
-// upstream role: a clean, realistic transfer order with a memo and nested
-// fields.
-var jsonPostBody = []byte(`{"transfer":{"from":{"account_id":101,"iban":"DE89370400440532013000","holder":"Alice Example"},` +
-	`"to":{"account_id":102,"iban":"FR1420041010050500013M02606","holder":"Bob Martin","bank":"BNP Paribas"},` +
-	`"amount":{"value":"1250.40","currency":"EUR"},` +
-	`"memo":"Rent for March, flat 3B at 12 Rue de Rivoli. Thanks again for waiting until the 5th, see you at the meeting!",` +
-	`"reference":"INV-2024-0315-0042","scheduled_for":"2024-03-15","recurring":{"every":"month","count":12},` +
-	`"tags":["rent","household","monthly"]},` +
-	`"payer":{"name":"Alice Example","email":"alice@example.com","phone":"+44 20 7946 0958",` +
-	`"address":{"street":"221B Baker Street","city":"London","postcode":"NW1 6XE","country":"GB"}},` +
-	`"client":{"channel":"mobile","device":"iPhone 15","app_version":"4.12.1","locale":"en-GB","timezone":"Europe/London"},` +
-	`"request_id":"5f0c6a2e-8f5d-4c1e-9a59-6b1f4d2c9e11","idempotency_key":"c1d2e3f4-a5b6-4789-8abc-def012345678",` +
-	`"consent":{"accepted":true,"at":"2024-03-14T18:22:05Z","version":"2024-01","text_id":"sepa-standard"},` +
-	`"notes":"Second instalment of the deposit is due in April. Keep the receipt."}`)
+// jsonPostBody is the 1 KiB JSON POST sent to every target: a clean,
+// realistic transfer order with a memo and nested fields, which demobank's
+// transfer orders accept, so the peers and the full profile are measured
+// on the same body.
+var jsonPostBody = demobank.ExampleTransferOrder
 
 // demobankTransferBody is the JSON POST sent through the demobank profile:
 // a transfer from alice's account to bob's, valid against demobank's

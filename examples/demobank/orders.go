@@ -69,6 +69,23 @@ type transferOrderRequest struct {
 	Notes string `json:"notes,omitempty"`
 }
 
+// ExampleTransferOrder is a realistic 1 KiB transfer order from alice's
+// account 101 to bob, valid against TransferOrderRequest: IBANs, a memo in
+// prose, a monthly recurrence, the payer's address, client metadata,
+// UUIDs, the consent given. It is also the load bench's JSON POST.
+var ExampleTransferOrder = []byte(`{"transfer":{"from":{"account_id":101,"iban":"DE89370400440532013000","holder":"Alice Example"},` +
+	`"to":{"account_id":102,"iban":"FR1420041010050500013M02606","holder":"Bob Martin","bank":"BNP Paribas"},` +
+	`"amount":{"value":"1250.40","currency":"EUR"},` +
+	`"memo":"Rent for March, flat 3B at 12 Rue de Rivoli. Thanks again for waiting until the 5th, see you at the meeting!",` +
+	`"reference":"INV-2024-0315-0042","scheduled_for":"2024-03-15","recurring":{"every":"month","count":12},` +
+	`"tags":["rent","household","monthly"]},` +
+	`"payer":{"name":"Alice Example","email":"alice@example.com","phone":"+44 20 7946 0958",` +
+	`"address":{"street":"221B Baker Street","city":"London","postcode":"NW1 6XE","country":"GB"}},` +
+	`"client":{"channel":"mobile","device":"iPhone 15","app_version":"4.12.1","locale":"en-GB","timezone":"Europe/London"},` +
+	`"request_id":"5f0c6a2e-8f5d-4c1e-9a59-6b1f4d2c9e11","idempotency_key":"c1d2e3f4-a5b6-4789-8abc-def012345678",` +
+	`"consent":{"accepted":true,"at":"2024-03-14T18:22:05Z","version":"2024-01","text_id":"sepa-standard"},` +
+	`"notes":"Second instalment of the deposit is due in April. Keep the receipt."}`)
+
 var (
 	orderAmount = regexp.MustCompile(`^(0\.(0[1-9]|[1-9][0-9])|[1-9][0-9]{0,6}\.[0-9]{2})$`)
 	ibanShape   = regexp.MustCompile(`^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$`)

@@ -5,22 +5,10 @@ import (
 	"testing"
 )
 
-// sampleOrder is a 1 KiB transfer order from account from, like the one
-// the load bench sends (bench/loadbench's jsonPostBody).
+// sampleOrder is ExampleTransferOrder from account from, for amount.
 func sampleOrder(from int, amount string) map[string]any {
 	var m map[string]any
-	_ = json.Unmarshal([]byte(`{"transfer":{"from":{"account_id":101,"iban":"DE89370400440532013000","holder":"Alice Example"},`+
-		`"to":{"account_id":102,"iban":"FR1420041010050500013M02606","holder":"Bob Martin","bank":"BNP Paribas"},`+
-		`"amount":{"value":"1250.40","currency":"EUR"},`+
-		`"memo":"Rent for March, flat 3B at 12 Rue de Rivoli. Thanks again for waiting until the 5th, see you at the meeting!",`+
-		`"reference":"INV-2024-0315-0042","scheduled_for":"2024-03-15","recurring":{"every":"month","count":12},`+
-		`"tags":["rent","household","monthly"]},`+
-		`"payer":{"name":"Alice Example","email":"alice@example.com","phone":"+44 20 7946 0958",`+
-		`"address":{"street":"221B Baker Street","city":"London","postcode":"NW1 6XE","country":"GB"}},`+
-		`"client":{"channel":"mobile","device":"iPhone 15","app_version":"4.12.1","locale":"en-GB","timezone":"Europe/London"},`+
-		`"request_id":"5f0c6a2e-8f5d-4c1e-9a59-6b1f4d2c9e11","idempotency_key":"c1d2e3f4-a5b6-4789-8abc-def012345678",`+
-		`"consent":{"accepted":true,"at":"2024-03-14T18:22:05Z","version":"2024-01","text_id":"sepa-standard"},`+
-		`"notes":"Second instalment of the deposit is due in April. Keep the receipt."}`), &m)
+	_ = json.Unmarshal(ExampleTransferOrder, &m)
 	t := m["transfer"].(map[string]any)
 	t["from"].(map[string]any)["account_id"] = from
 	t["amount"].(map[string]any)["value"] = amount
