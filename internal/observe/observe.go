@@ -165,9 +165,9 @@ type HubOptions struct {
 type Hub struct {
 	queue  chan *Observation
 	opts   HubOptions
-	mu     sync.RWMutex
-	obs    []Observer // what deliver runs: base, then named
-	base   []Observer // set by SetObservers
+	mu     sync.Mutex                 // guards base and named
+	obs    atomic.Pointer[[]Observer] // what deliver runs: base, then named; read without a lock
+	base   []Observer                 // set by SetObservers
 	named  []namedObserver
 	drops  atomic.Uint64
 	seen   atomic.Uint64
@@ -237,25 +237,28 @@ func (h *Hub) AddObserver(name string, o Observer) {
 }
 
 // rebuild recomputes the delivery list; h.mu is held. The list is never
-// modified in place, so deliver may keep using a copy it read.
+// modified in place, so readers use the one they loaded.
 func (h *Hub) rebuild() {
 	obs := make([]Observer, 0, len(h.base)+len(h.named))
 	obs = append(obs, h.base...)
 	for _, n := range h.named {
 		obs = append(obs, n.o)
 	}
-	h.obs = obs
+	h.obs.Store(&obs)
+}
+
+// observers is the current delivery list.
+func (h *Hub) observers() []Observer {
+	if p := h.obs.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Active reports whether any observer is set: when none is, the gateway
 // skips building observations.
 func (h *Hub) Active() bool {
-	if h == nil {
-		return false
-	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.obs) > 0
+	return h != nil && len(h.observers()) > 0
 }
 
 // Get returns an empty Observation to fill and Submit.
@@ -351,10 +354,7 @@ func (h *Hub) deliver(o *Observation) {
 		}
 		o.rawCredential = ""
 	}
-	h.mu.RLock()
-	obs := h.obs
-	h.mu.RUnlock()
-	for _, ob := range obs {
+	for _, ob := range h.observers() {
 		h.safeObserve(ob, o)
 	}
 	h.seen.Add(1)
