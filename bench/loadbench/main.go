@@ -34,6 +34,9 @@ type options struct {
 	load   wrkLoad
 	rounds int
 	out    string
+	// profile, when set, is the directory of CPU profiles of the apiguard
+	// targets' first round.
+	profile string
 	// peers measures nginx (plain and with ModSecurity + CRS) and the
 	// Coraza middleware too; peersSet says -peers was given explicitly, so
 	// that nginx that cannot be installed is an error, not a note.
@@ -77,6 +80,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.load.Connections, "connections", 32, "wrk connections")
 	fs.IntVar(&o.load.Threads, "threads", 2, "wrk threads")
 	fs.StringVar(&o.out, "out", "", "also write the markdown report to this file")
+	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the apiguard targets' first round to this directory (<target>-<shape>.pprof; the targets run with an admin listener and admin.profiling on)")
 	fs.BoolVar(&o.peers, "peers", true, "also measure the peers: nginx plain and with ModSecurity + CRS (Debian packages, installed when missing and running as root; skipped when they cannot be, unless -peers is given) and a plain Coraza + CRS middleware")
 	targetsFlag := fs.String("targets", "", "comma-separated names of the targets to measure (default: all), for a quick comparison; the report's ratios need both of their targets")
 	if err := fs.Parse(args); err != nil {
@@ -114,7 +118,11 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
-	e := &env{procs: &children{}, coraza: opts.peers}
+	prof, err := newProfiler(opts.profile)
+	if err != nil {
+		return err
+	}
+	e := &env{procs: &children{}, coraza: opts.peers, prof: prof}
 	if opts.peers {
 		nginx, err := ensureNginxPeers(ctx)
 		switch {
@@ -163,7 +171,7 @@ func run(ctx context.Context, opts options) error {
 	if opts.only != nil {
 		targets = slices.DeleteFunc(targets, func(t target) bool { return !opts.only[t.Name] })
 	}
-	res, err := measure(ctx, wrk, opts, targets, e.procs.checkAlive)
+	res, err := measure(ctx, wrk, opts, targets, e.procs.checkAlive, e.prof)
 	if err != nil {
 		return err
 	}
@@ -183,8 +191,9 @@ func run(ctx context.Context, opts options) error {
 // measure warms every target up with every request shape, then runs the
 // rounds, each measuring every target with every shape in turn so that
 // drift of the machine spreads over all. alive is called after every run
-// and stops the bench when a server died.
-func measure(ctx context.Context, wrk string, opts options, targets []target, alive func() error) (*results, error) {
+// and stops the bench when a server died. prof, when not nil, profiles the
+// apiguard targets' first round.
+func measure(ctx context.Context, wrk string, opts options, targets []target, alive func() error, prof *profiler) (*results, error) {
 	warm := wrkLoad{Threads: opts.load.Threads, Connections: opts.load.Connections, Duration: time.Second}
 	for _, shape := range shapes {
 		for _, t := range targets {
@@ -206,9 +215,16 @@ func measure(ctx context.Context, wrk string, opts options, targets []target, al
 				if !ok {
 					continue
 				}
+				wait := func() error { return nil }
+				if round == 1 {
+					wait = prof.start(ctx, t.AdminURL, t.Name, shape, opts.load.Duration)
+				}
 				r, err := runWrk(ctx, wrk, opts.load, req)
 				if err != nil {
-					return nil, errors.Join(err, alive())
+					return nil, errors.Join(err, alive(), wait())
+				}
+				if err := wait(); err != nil {
+					return nil, err
 				}
 				if err := alive(); err != nil {
 					return nil, err

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // alive reports whether process pid exists.
@@ -73,5 +75,41 @@ func TestWaitReadyChildExits(t *testing.T) {
 	}
 	if err := cs.checkAlive(); err == nil || !strings.Contains(err.Error(), "failing exited") {
 		t.Errorf("checkAlive() = %v, want an error naming the exited child", err)
+	}
+}
+
+// TestWithProfiling checks that -profile turns admin.profiling on in both
+// kinds of config the bench writes, keeping the rest, and that without
+// -profile the config is left alone.
+func TestWithProfiling(t *testing.T) {
+	p := &profiler{dir: t.TempDir(), token: "t"}
+	for _, tt := range []struct{ name, in string }{
+		{"no admin section", "apis: []\n"},
+		{"admin off", "admin:\n  listen: \"off\"\napis: []\n"},
+		{"profiling false", "admin:\n  profiling: false\n  listen: \"off\"\napis: []\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := p.withProfiling([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Admin struct {
+					Profiling bool   `yaml:"profiling"`
+					Listen    string `yaml:"listen"`
+				} `yaml:"admin"`
+				APIs []any `yaml:"apis"`
+			}
+			if err := yaml.Unmarshal(out, &got); err != nil {
+				t.Fatalf("withProfiling = invalid YAML %v:\n%s", err, out)
+			}
+			if !got.Admin.Profiling || got.APIs == nil || (strings.Contains(tt.in, "off") && got.Admin.Listen != "off") {
+				t.Errorf("withProfiling(%q) = %s, want admin.profiling true and the rest kept", tt.in, out)
+			}
+		})
+	}
+	var none *profiler
+	if out, err := none.withProfiling([]byte("x: [")); err != nil || string(out) != "x: [" {
+		t.Errorf("nil profiler changed the config: %q, %v", out, err)
 	}
 }

@@ -120,6 +120,9 @@ type target struct {
 	// Baseline names the target this one is compared with (its direct
 	// upstream); "" for a direct target.
 	Baseline string
+	// AdminURL is an apiguard target's admin listener, for -profile; ""
+	// when it has none.
+	AdminURL string
 }
 
 // env is what setting up targets needs.
@@ -134,7 +137,8 @@ type env struct {
 	// the transfer POST.
 	post1K, postTransfer string
 	procs                *children
-	notes                []string // how the run differed from the defaults, for the report
+	notes                []string  // how the run differed from the defaults, for the report
+	prof                 *profiler // -profile; nil without
 }
 
 // note records a line for the report and prints it.
@@ -253,27 +257,43 @@ func (e *env) setupSimple(ctx context.Context) (string, []target, error) {
 	if err := e.startServer(ctx, "bareproxy-pooled", pooled, "/", nil, e.self, "bareproxy", "-pool", "-listen", pooled, "-upstream", upURL); err != nil {
 		return "", nil, err
 	}
-	cfgPath := filepath.Join(e.tmp, "passthrough.yaml")
-	if err := os.WriteFile(cfgPath, []byte(passthroughConfig(guard, upURL, filepath.Join(e.tmp, "data-passthrough"), filepath.Join(e.tmp, "access.log"))), 0o600); err != nil {
-		return "", nil, fmt.Errorf("writing pass-through config: %w", err)
-	}
-	if err := e.startServer(ctx, "apiguard-passthrough", guard, "/", nil, e.apiguard, "serve", "--config", cfgPath); err != nil {
+	passURL, err := e.startApiguard(ctx, targetPassthrough, guard, "passthrough.yaml",
+		passthroughConfig(guard, upURL, filepath.Join(e.tmp, "data-passthrough"), filepath.Join(e.tmp, "access.log")), nil)
+	if err != nil {
 		return "", nil, err
 	}
-	cfgPath = filepath.Join(e.tmp, "passthrough-unobserved.yaml")
-	if err := os.WriteFile(cfgPath, []byte(passthroughConfig(unobserved, upURL, filepath.Join(e.tmp, "data-unobserved"), filepath.Join(e.tmp, "access-unobserved.log"))+unobservedSection), 0o600); err != nil {
-		return "", nil, fmt.Errorf("writing pass-through config: %w", err)
-	}
-	if err := e.startServer(ctx, targetUnobserved, unobserved, "/", nil, e.apiguard, "serve", "--config", cfgPath); err != nil {
+	unobservedURL, err := e.startApiguard(ctx, targetUnobserved, unobserved, "passthrough-unobserved.yaml",
+		passthroughConfig(unobserved, upURL, filepath.Join(e.tmp, "data-unobserved"), filepath.Join(e.tmp, "access-unobserved.log"))+unobservedSection, nil)
+	if err != nil {
 		return "", nil, err
 	}
 	return upURL, []target{
 		{Name: targetDirect, Requests: e.simpleRequests(upURL, false)},
 		{Name: targetBareProxy, Requests: e.simpleRequests("http://"+bare, false), Baseline: targetDirect},
 		{Name: targetBarePooled, Requests: e.simpleRequests("http://"+pooled, false), Baseline: targetDirect},
-		{Name: targetPassthrough, Requests: e.simpleRequests("http://"+guard, true), Baseline: targetDirect},
-		{Name: targetUnobserved, Requests: e.simpleRequests("http://"+unobserved, false), Baseline: targetDirect},
+		{Name: targetPassthrough, Requests: e.simpleRequests("http://"+guard, true), Baseline: targetDirect, AdminURL: passURL},
+		{Name: targetUnobserved, Requests: e.simpleRequests("http://"+unobserved, false), Baseline: targetDirect, AdminURL: unobservedURL},
 	}, nil
+}
+
+// startApiguard writes config as name in the scratch directory (with
+// admin.profiling on for -profile) and starts apiguard serve with it,
+// listening on addr; it returns the admin URL ("" without -profile).
+func (e *env) startApiguard(ctx context.Context, target, addr, name, config string, extraEnv []string) (string, error) {
+	data, err := e.prof.withProfiling([]byte(config))
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(e.tmp, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return "", fmt.Errorf("writing the %s config: %w", target, err)
+	}
+	args, env, adminURL, err := e.prof.serveArgs()
+	if err != nil {
+		return "", err
+	}
+	argv := append([]string{e.apiguard, "serve", "--config", path, "--listen", addr}, args...)
+	return adminURL, e.startServer(ctx, target, addr, "/", append(extraEnv, env...), argv...)
 }
 
 // setupPeers starts the peers in front of the upstream: nginx plain and
@@ -355,7 +375,7 @@ func (e *env) setupDemobank(ctx context.Context) ([]target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the demobank config: %w", err)
 	}
-	cfg, notes, err := e.writeDemobankConfig("demobank.yaml", src, exampleDir, "")
+	cfg, notes, err := benchDemobankConfig(src, exampleDir, "")
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +385,8 @@ func (e *env) setupDemobank(ctx context.Context) ([]target, error) {
 	// The example config writes the access log to stdout, which goes to
 	// the child's log file.
 	extra := []string{"DEMOBANK_URL=" + bankURL, "APIGUARD_DATA_DIR=" + filepath.Join(e.tmp, "data-demobank")}
-	if err := e.startServer(ctx, "apiguard-demobank", guard, "/", extra, e.apiguard, "serve", "--config", cfg, "--listen", guard, "--admin-listen", "off"); err != nil {
+	guardAdmin, err := e.startApiguard(ctx, targetDemobank, guard, "demobank.yaml", string(cfg), extra)
+	if err != nil {
 		return nil, err
 	}
 	token, err := login(ctx, "http://"+guard, "alice", "alice-pass")
@@ -400,35 +421,22 @@ func (e *env) setupDemobank(ctx context.Context) ([]target, error) {
 	if err := e.startServer(ctx, "demobank-replay", replay, "/", nil, e.self, "upstream", "-listen", replay, "-replay", replayFile); err != nil {
 		return nil, err
 	}
-	cfgReplay, _, err := e.writeDemobankConfig("demobank-replay.yaml", src, exampleDir, replayURL)
+	cfgReplay, _, err := benchDemobankConfig(src, exampleDir, replayURL)
 	if err != nil {
 		return nil, err
 	}
 	extra = []string{"DEMOBANK_URL=" + bankURL, "APIGUARD_DATA_DIR=" + filepath.Join(e.tmp, "data-demobank-replay")}
-	if err := e.startServer(ctx, targetDemobankReplay, guardReplay, "/", extra, e.apiguard, "serve", "--config", cfgReplay, "--listen", guardReplay, "--admin-listen", "off"); err != nil {
+	replayAdmin, err := e.startApiguard(ctx, targetDemobankReplay, guardReplay, "demobank-replay.yaml", string(cfgReplay), extra)
+	if err != nil {
 		return nil, err
 	}
 	return []target{
 		{Name: targetDemobankDirect, Requests: reqs(bankURL)},
 		{Name: targetDemobank, Requests: reqs("http://" + guard), Baseline: targetDemobankDirect,
-			Attack: "http://" + guard + "/api/v1/search" + attackQuery},
+			Attack: "http://" + guard + "/api/v1/search" + attackQuery, AdminURL: guardAdmin},
 		{Name: targetDemobankReplay, Requests: reqs("http://" + guardReplay), Baseline: targetDirect,
-			Attack: "http://" + guardReplay + "/api/v1/search" + attackQuery},
+			Attack: "http://" + guardReplay + "/api/v1/search" + attackQuery, AdminURL: replayAdmin},
 	}, nil
-}
-
-// writeDemobankConfig writes the bench's copy of the demobank config as
-// name in the scratch directory and returns its path and the changes.
-func (e *env) writeDemobankConfig(name string, src []byte, dir, upstream string) (string, []string, error) {
-	data, notes, err := benchDemobankConfig(src, dir, upstream)
-	if err != nil {
-		return "", nil, err
-	}
-	path := filepath.Join(e.tmp, name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		return "", nil, fmt.Errorf("writing the demobank bench config: %w", err)
-	}
-	return path, notes, nil
 }
 
 // record sends r and returns the answer, to be replayed; it wants a 2xx.

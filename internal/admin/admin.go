@@ -75,6 +75,10 @@ type Options struct {
 	Ready func() error
 	// Logger receives handler errors; nil discards them.
 	Logger *slog.Logger
+	// Profiling serves net/http/pprof under /debug/pprof/ to tokens with
+	// the admin role (admin.profiling); off, those paths answer 404 like
+	// any unknown route, after the token check.
+	Profiling bool
 }
 
 // Server is the admin http.Handler. It is safe for concurrent use.
@@ -162,6 +166,9 @@ func New(opts Options) (*Server, error) {
 	s.Handle("GET /api/v1/events", http.HandlerFunc(s.events))
 	s.Handle("GET /api/v1/config", http.HandlerFunc(s.config))
 	s.Handle("GET /api/v1/audit", http.HandlerFunc(s.auditPage))
+	if opts.Profiling {
+		s.handleProfiles()
+	}
 	return s, nil
 }
 
@@ -176,7 +183,8 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 // isProtected reports whether path needs the token before routing, so an
 // unauthenticated caller learns nothing about which routes exist.
 func isProtected(path string) bool {
-	return path == "/metrics" || strings.HasPrefix(path, "/metrics/") || strings.HasPrefix(path, "/api/")
+	return path == "/metrics" || strings.HasPrefix(path, "/metrics/") || strings.HasPrefix(path, "/api/") ||
+		path == "/debug" || strings.HasPrefix(path, "/debug/")
 }
 
 // ServeHTTP answers admin requests.

@@ -301,7 +301,8 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 				defer cancel()
 				return db.Ping(pctx)
 			},
-			Logger: logger,
+			Logger:    logger,
+			Profiling: cfg.Admin.Profiling,
 		})
 		if err != nil {
 			return fmt.Errorf("admin: %w", err)

@@ -153,6 +153,11 @@ type Admin struct {
 	// Tokens are named tokens, beside Token (whose name is "admin"): the
 	// audit log records the name of the token behind every action.
 	Tokens []AdminToken `yaml:"tokens" json:"tokens"`
+	// Profiling serves Go's runtime profiles (CPU, heap, goroutines,
+	// execution traces: net/http/pprof) under /debug/pprof/ to tokens with
+	// the admin role, to find what costs CPU or memory under real traffic.
+	// Default false. Read at start: a reload does not change it.
+	Profiling bool `yaml:"profiling" json:"profiling"`
 }
 
 // Store is where security events are kept.

@@ -95,6 +95,9 @@ func Lint(cfg *config.Loaded, loadSpec SpecLoader) []Finding {
 		} else {
 			l.add(Info, "admin.exposed", "admin.listen", "the admin listener %s is reachable beyond loopback; prefer 127.0.0.1 and a tunnel", c.Admin.Listen)
 		}
+		if c.Admin.Profiling {
+			l.add(Warning, "admin.profiling_exposed", "admin.profiling", "runtime profiles are served on %s, reachable beyond loopback; turn profiling on only while profiling, or keep the admin listener on loopback", c.Admin.Listen)
+		}
 	}
 	monitored := 0
 	for i := range c.APIs {

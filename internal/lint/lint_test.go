@@ -53,7 +53,8 @@ func TestFixtures(t *testing.T) {
 		{"login_rl_all", nil, []string{"ratelimit.login_unprotected"}, ""},
 		{"login_authn", nil, []string{"ratelimit.login_unprotected"}, ""},
 		{"login_authn_off", []string{"ratelimit.login_unprotected"}, nil, "apis[0].guards.ratelimit"},
-		{"admin_exposed", []string{"admin.exposed"}, []string{"admin.exposed_without_token"}, "admin.listen"},
+		{"admin_exposed", []string{"admin.exposed"}, []string{"admin.exposed_without_token", "admin.profiling_exposed"}, "admin.listen"},
+		{"admin_profiling", []string{"admin.exposed", "admin.profiling_exposed"}, []string{"admin.exposed_without_token"}, "admin.listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
