@@ -78,7 +78,10 @@ type frame struct {
 // value: objects as map[string]any, arrays as []any, numbers as
 // json.Number, strings, bools and nil.
 type walker struct {
-	b     []byte
+	b []byte
+	// s is b as one string: strings without escapes, keys and numbers are
+	// substrings of it, so a body costs one copy instead of one per value.
+	s     string
 	i     int
 	lim   Limits
 	keys  int
@@ -89,7 +92,7 @@ type walker struct {
 // excess depth, keys, array or string lengths, invalid UTF-8 and anything
 // that is not strict RFC 8259 JSON are refused with a *WalkError.
 func Walk(b []byte, lim Limits) (any, error) {
-	w := walker{b: b, lim: lim.WithDefaults()}
+	w := walker{b: b, s: string(b), lim: lim.WithDefaults()}
 	w.skipSpace()
 	v, err := w.value()
 	if err != nil {
@@ -305,7 +308,7 @@ func (w *walker) str() (any, error) {
 		if !utf8.Valid(raw) {
 			return nil, w.fail("syntax")
 		}
-		return string(raw), nil
+		return w.s[start:j], nil
 	}
 	s, ok := unescape(raw)
 	if !ok {
@@ -445,7 +448,7 @@ func (w *walker) number() (any, error) {
 		return nil, w.fail("string_length")
 	}
 	w.i = i
-	return json.Number(b[start:i]), nil
+	return json.Number(w.s[start:i]), nil
 }
 
 // IsNumber reports whether s is exactly one RFC 8259 number.
@@ -453,7 +456,7 @@ func IsNumber(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
 	}
-	w := walker{b: []byte(s), lim: DefaultLimits}
+	w := walker{b: []byte(s), s: s, lim: DefaultLimits}
 	_, err := w.number()
 	return err == nil && w.i == len(s)
 }

@@ -31,7 +31,7 @@ const (
 type media struct {
 	typ    string // lower case, no parameters; may be "*/*" or "type/*"
 	kind   bodyKind
-	schema *jsonschema.Schema
+	schema *checker
 	types  map[string]string // form fields: property name -> JSON type
 }
 
@@ -45,7 +45,7 @@ type param struct {
 	typ      string            // primitive JSON type, "array" or "object"
 	itemType string            // for arrays
 	props    map[string]string // for objects: property -> type
-	schema   *jsonschema.Schema
+	schema   *checker
 }
 
 // operation is everything the guard checks for one spec operation,
@@ -57,7 +57,7 @@ type operation struct {
 	bodyRequired bool
 	media        []media
 	limits       Limits
-	responses    map[string]*jsonschema.Schema // "200", "2XX", "default" -> JSON body schema (nil: no JSON body)
+	responses    map[string]*checker // "200", "2XX", "default" -> JSON body schema (nil: no JSON body)
 }
 
 // compiler turns an OpenAPI document into compiled validators.
@@ -67,6 +67,7 @@ type compiler struct {
 	c        *jsonschema.Compiler
 	resource string
 	base     Limits
+	quicks   map[*jsonschema.Schema]*quick // quick forms, shared by the spec's operations
 }
 
 // prepare decodes the spec into a JSON Schema resource: OpenAPI 3.0
@@ -88,6 +89,7 @@ func prepare(spec *openapi.Spec, strict bool) (map[string]any, error) {
 	if comps, ok := doc["components"].(map[string]any); ok {
 		if schemas, ok := comps["schemas"].(map[string]any); ok {
 			for name, s := range schemas {
+				resolveRecursiveRefs(s, "#/components/schemas/"+name)
 				f.schema(s, f.allOfRefs["#/components/schemas/"+name])
 			}
 		}
@@ -175,6 +177,54 @@ var subschemaOne = []string{"items", "additionalProperties", "not", "if", "then"
 var subschemaLists = []string{"anyOf", "oneOf", "prefixItems"}
 
 // schema rewrites one schema object in place, recursively.
+// resolveRecursiveRefs rewrites the draft 2019-09 recursion of a
+// component schema marked "$recursiveAnchor": true, which 3.1 specs still
+// use (OpenAI's CompoundFilter), into 2020-12: each "$recursiveRef": "#"
+// below it becomes a $ref to the component itself (what its authors
+// mean: the schema recurses into itself), and the anchor is dropped (the
+// 2020-12 metaschema refuses a boolean there).
+func resolveRecursiveRefs(v any, self string) {
+	s, ok := v.(map[string]any)
+	if !ok || s["$recursiveAnchor"] != true {
+		return
+	}
+	delete(s, "$recursiveAnchor")
+	var walk func(v any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			if t["$recursiveRef"] == "#" {
+				delete(t, "$recursiveRef")
+				t["$ref"] = self
+			}
+			for _, e := range t {
+				walk(e)
+			}
+		case []any:
+			for _, e := range t {
+				walk(e)
+			}
+		}
+	}
+	walk(s)
+}
+
+// withoutRepeats returns l without the later copies of a string.
+func withoutRepeats(l []any) []any {
+	seen := make(map[string]bool, len(l))
+	out := l[:0:0]
+	for _, e := range l {
+		if s, ok := e.(string); ok {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 func (f *fixer) schema(v any, allOfMember bool) {
 	s, ok := v.(map[string]any)
 	if !ok {
@@ -190,17 +240,24 @@ func (f *fixer) schema(v any, allOfMember bool) {
 				}
 			}
 		}
-		for _, b := range [][2]string{{"exclusiveMinimum", "minimum"}, {"exclusiveMaximum", "maximum"}} {
-			if ex, ok := s[b[0]].(bool); ok {
-				delete(s, b[0])
-				if ex {
-					if m, ok := s[b[1]]; ok {
-						s[b[0]] = m
-						delete(s, b[1])
-					}
+	}
+	// 3.0's boolean exclusive bounds; 3.1 specs that still write them
+	// (OpenAI's) mean the same, and the 2020-12 metaschema refuses them.
+	for _, b := range [][2]string{{"exclusiveMinimum", "minimum"}, {"exclusiveMaximum", "maximum"}} {
+		if ex, ok := s[b[0]].(bool); ok {
+			delete(s, b[0])
+			if ex {
+				if m, ok := s[b[1]]; ok {
+					s[b[0]] = m
+					delete(s, b[1])
 				}
 			}
 		}
+	}
+	if req, ok := s["required"].([]any); ok {
+		// A property named twice (real specs do it: OpenAI's) means the
+		// same as once, but the metaschema refuses the schema.
+		s["required"] = withoutRepeats(req)
 	}
 	if hasType(s, "integer") && !hasType(s, "number") {
 		if m, ok := num(s["maximum"]); !ok || m > maxSafeInt {
@@ -308,17 +365,20 @@ func (cp *compiler) resolve(v any, ptr string) (any, string, error) {
 	return nil, "", fmt.Errorf("$ref chain too long at %s", ptr)
 }
 
-func (cp *compiler) compileAt(ptr string) (*jsonschema.Schema, error) {
+func (cp *compiler) compileAt(ptr string) (*checker, error) {
 	s, err := cp.c.Compile(cp.resource + "#" + ptr)
 	if err != nil {
 		return nil, fmt.Errorf("compiling schema %s: %w", ptr, err)
 	}
-	return s, nil
+	if cp.quicks == nil {
+		cp.quicks = map[*jsonschema.Schema]*quick{}
+	}
+	return newChecker(s, cp.quicks), nil
 }
 
 // operation compiles one spec operation.
 func (cp *compiler) operation(op *openapi.Operation) (*operation, error) {
-	out := &operation{queryNames: map[string]bool{}, limits: cp.base, responses: map[string]*jsonschema.Schema{}}
+	out := &operation{queryNames: map[string]bool{}, limits: cp.base, responses: map[string]*checker{}}
 	itemPtr := "/paths/" + escapeToken(op.Template)
 	paths, _ := cp.doc["paths"].(map[string]any)
 	item, itemPtr, err := cp.resolve(paths[op.Template], itemPtr)
