@@ -223,7 +223,18 @@ func randomToken() string {
 }
 
 func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
-	logger := newLogger(stderr, "info")
+	// apiguard's own log, security events included, is written in
+	// batches: a write per event is the largest cost of a request that
+	// raises one (a DLP detection on every answer, an attack flood).
+	logW := events.NewBufferedWriter(stderr, nil)
+	defer logW.Close()
+	logger := newLogger(logW, "info")
+	// say prints a line for the operator at once, after the log lines
+	// written before it.
+	say := func(format string, args ...any) {
+		_ = logW.Flush()
+		fmt.Fprintf(stderr, format, args...)
+	}
 	cfg, bank, err := loadServeConfig(f, logger)
 	if err != nil {
 		var errs config.Errors
@@ -235,7 +246,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if bank != nil {
 		defer bank.Close()
 	}
-	logger = newLogger(stderr, cfg.Log.Level)
+	logger = newLogger(logW, cfg.Log.Level)
 
 	if err := os.MkdirAll(cfg.Resolve(cfg.DataDir), 0o750); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -383,9 +394,9 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 				errc <- fmt.Errorf("admin: %w", err)
 			}
 		}()
-		fmt.Fprintf(stderr, "apiguard admin API on http://%s\n", aln.Addr())
+		say("apiguard admin API on http://%s\n", aln.Addr())
 		if generatedToken {
-			fmt.Fprintf(stderr, "apiguard admin token (generated, shown once; set admin.token or APIGUARD_ADMIN_TOKEN to choose it): %s\n", adminToken)
+			say("apiguard admin token (generated, shown once; set admin.token or APIGUARD_ADMIN_TOKEN to choose it): %s\n", adminToken)
 		}
 	}
 	// The egress proxy (docs/egress.md): off unless egress.listen is set.
@@ -411,13 +422,13 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 				errc <- fmt.Errorf("egress: %w", err)
 			}
 		}()
-		fmt.Fprintf(stderr, "apiguard egress proxy on http://%s for %d destination(s)\n", eln.Addr(), len(egressProxy.Destinations()))
+		say("apiguard egress proxy on http://%s for %d destination(s)\n", eln.Addr(), len(egressProxy.Destinations()))
 	}
 	what := fmt.Sprintf("%d API(s)", len(cfg.APIs))
 	if bank != nil {
 		what = "the bundled demobank API (docs/demobank.md)"
 	}
-	fmt.Fprintf(stderr, "apiguard %s protecting %s on %s://%s\n", Version, what, scheme, ln.Addr())
+	say("apiguard %s protecting %s on %s://%s\n", Version, what, scheme, ln.Addr())
 
 	reload := func(reason string) {
 		if cfg.File == "" {

@@ -8,13 +8,6 @@ import (
 	"time"
 )
 
-// Access-log buffering: lines are flushed every accessFlushInterval, and as
-// soon as the buffer holds accessFlushSize bytes.
-const (
-	accessFlushInterval = 250 * time.Millisecond
-	accessFlushSize     = 64 << 10
-)
-
 // detailMax bounds an event's Detail in the log.
 const detailMax = 1024
 
@@ -53,13 +46,7 @@ type Recorder struct {
 	logger  *slog.Logger
 	sink    Sink
 
-	out     io.Writer // nil when the access log is off
-	mu      sync.Mutex
-	buf     []byte
-	werr    error // last write error, logged once per change
-	stop    chan struct{}
-	done    chan struct{}
-	closeMu sync.Once
+	out *BufferedWriter // the access log, in batches; nil when it is off
 }
 
 // accessScratch is the pooled per-call state of Access.
@@ -79,18 +66,14 @@ func NewRecorder(o RecorderOptions) *Recorder {
 		store:   o.Store,
 		logger:  o.Logger,
 		sink:    o.Sink,
-		out:     o.AccessLog,
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
 	}
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
-	if r.out != nil {
-		r.buf = make([]byte, 0, accessFlushSize+4096)
-		go r.flushLoop()
-	} else {
-		close(r.done)
+	if o.AccessLog != nil {
+		r.out = NewBufferedWriter(o.AccessLog, func(err error, lost int) {
+			r.logger.Error("writing access log", slog.Int("bytes_lost", lost), slog.Any("error", err))
+		})
 	}
 	return r
 }
@@ -106,12 +89,7 @@ func (r *Recorder) Access(a *Access) {
 	}
 	s := scratchPool.Get().(*accessScratch)
 	s.line, s.query = appendAccess(s.line[:0], a, s.query[:0])
-	r.mu.Lock()
-	r.buf = append(r.buf, s.line...)
-	if len(r.buf) >= accessFlushSize {
-		r.flushLocked()
-	}
-	r.mu.Unlock()
+	_, _ = r.out.Write(s.line)
 	if cap(s.line) <= 64<<10 && cap(s.query) <= 64<<10 {
 		scratchPool.Put(s)
 	}
@@ -165,51 +143,16 @@ func (r *Recorder) Flush() error {
 	if r.out == nil {
 		return nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.flushLocked()
+	return r.out.Flush()
 }
 
-// flushLocked writes the buffer; r.mu must be held. A failed write drops
-// the buffered lines (the log must never grow without bound) and is logged
-// once per distinct error.
-func (r *Recorder) flushLocked() error {
-	if len(r.buf) == 0 {
+// Close stops the access log's periodic flush and writes what is
+// buffered. It does not close the access-log writer, the logger or the
+// store. Access after Close still works; its lines are written when the
+// buffer fills or on Flush.
+func (r *Recorder) Close() error {
+	if r.out == nil {
 		return nil
 	}
-	_, err := r.out.Write(r.buf)
-	n := len(r.buf)
-	r.buf = r.buf[:0]
-	if err != nil {
-		if r.werr == nil || r.werr.Error() != err.Error() {
-			r.logger.Error("writing access log", slog.Int("bytes_lost", n), slog.Any("error", err))
-		}
-		r.werr = err
-		return err
-	}
-	r.werr = nil
-	return nil
-}
-
-func (r *Recorder) flushLoop() {
-	defer close(r.done)
-	t := time.NewTicker(accessFlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			_ = r.Flush()
-		case <-r.stop:
-			return
-		}
-	}
-}
-
-// Close stops the flusher and writes what is buffered. It does not close
-// the access-log writer, the logger or the store. Access after Close still
-// works; its lines are written when the buffer fills or on Flush.
-func (r *Recorder) Close() error {
-	r.closeMu.Do(func() { close(r.stop) })
-	<-r.done
-	return r.Flush()
+	return r.out.Close()
 }

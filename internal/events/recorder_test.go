@@ -145,8 +145,8 @@ func TestRecorderFlushes(t *testing.T) {
 		ua := strings.Repeat("u", 1000)
 		for out.String() == "" {
 			r.Access(&Access{Status: 200, UserAgent: ua})
-			if r.bufferedLen() > accessFlushSize {
-				t.Fatalf("buffer holds %d bytes, want at most %d", r.bufferedLen(), accessFlushSize)
+			if r.out.buffered() > flushSize {
+				t.Fatalf("buffer holds %d bytes, want at most %d", r.out.buffered(), flushSize)
 			}
 		}
 	})
@@ -157,12 +157,6 @@ func TestRecorderFlushes(t *testing.T) {
 			t.Errorf("Close() = %v, want nil", err)
 		}
 	})
-}
-
-func (r *Recorder) bufferedLen() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.buf)
 }
 
 func TestRecorderEvent(t *testing.T) {

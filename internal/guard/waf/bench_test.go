@@ -11,6 +11,7 @@ import (
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
 
+	"github.com/apiguard/apiguard/examples/demobank"
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
 
@@ -30,6 +31,7 @@ var benchReqs = []benchReq{
 	{"POST_1KiB_clean", "POST", "/api/v1/transfers", "application/json", benchJSON},
 	{"POST_1KiB_apostrophe", "POST", "/api/v1/transfers", "application/json", strings.Replace(benchJSON, "Dinner with Anna", "Dinner at O'Brien's", 1)},
 	{"POST_1KiB_attack", "POST", "/api/v1/transfers", "application/json", strings.Replace(benchJSON, "Dinner with Anna", "<script>alert(1)</script>", 1)},
+	{"POST_order_clean", "POST", "/api/v1/transfer-orders", "application/json", string(demobank.ExampleTransferOrder)},
 }
 
 func newBenchRequest(q benchReq) *pipelineRequest {
