@@ -388,7 +388,9 @@ func (g *Gateway) finish(rq *request, w *statusWriter) {
 		a.Verdict, a.Guard, a.Rule = d.Verdict.Action.String(), d.Guard, d.Verdict.Rule
 	}
 	g.opts.Recorder.Access(a)
-	if g.opts.Observers.Active() {
+	// The gateway's own subrequests (authz require_access) are not client
+	// traffic: the inventory and the detectors see the client's request.
+	if g.opts.Observers.Active() && x.Request.Context().Value(subrequestKey{}) == nil {
 		g.observe(rq, w, path, principal, latency)
 	}
 }

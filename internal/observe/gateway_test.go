@@ -71,3 +71,37 @@ func TestGatewayFeedsObservers(t *testing.T) {
 		t.Errorf("debug observation = op %v path %q, want undocumented /internal/debug", debug.Operation, debug.Path)
 	}
 }
+
+// TestSubrequestsNotObserved checks that the gateway's own subrequests
+// (authz require_access asking "may this caller read account N?") are not
+// observed as client traffic: the client sent one transfer, the inventory
+// and the detectors see one transfer.
+func TestSubrequestsNotObserved(t *testing.T) {
+	hub := observe.NewHub(observe.HubOptions{})
+	k := &keep{}
+	hub.SetObservers(k)
+	guards := gatewaytest.AuthnSection + `
+authz:
+  rules:
+    getAccount:
+      response: 'response.body.owner_id == int(principal.sub)'
+    createTransfer:
+      require_access: ["/api/v1/accounts/{body.from_account_id}"]
+`
+	env := gatewaytest.Start(t, gatewaytest.Options{Guards: guards, Observers: hub})
+	tok := env.Login(t, "alice")
+	body := `{"from_account_id":101,"to_account_id":102,"amount":1.5,"currency":"EUR","memo":"x"}`
+	if resp, b := env.Do(t, "POST", "/api/v1/transfers", tok, []byte(body)); resp.StatusCode/100 != 2 {
+		t.Fatalf("POST /api/v1/transfers = %d %s", resp.StatusCode, b)
+	}
+	hub.Close(5 * time.Second)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var paths []string
+	for _, o := range k.seen {
+		paths = append(paths, o.Method+" "+o.Path)
+	}
+	if len(k.seen) != 2 || k.seen[1].Path != "/api/v1/transfers" {
+		t.Errorf("observed %q, want the login and the transfer only (not the require_access subrequest)", paths)
+	}
+}
