@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"cel.dev/cel-go/cel"
 
+	"github.com/apiguard/apiguard/internal/jsonwalk"
 	"github.com/apiguard/apiguard/internal/openapi"
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
@@ -221,8 +223,18 @@ func (g *PropertyGuard) Response(ctx context.Context, x *pipeline.Exchange, resp
 	return v, nil
 }
 
-// decodeJSON parses one JSON value, numbers kept exact.
+// answerLimits let the strict walker take any answer encoding/json would:
+// an upstream's answer is not bounded like a client's request.
+var answerLimits = jsonwalk.Limits{MaxDepth: 10000, MaxKeys: math.MaxInt, MaxArray: math.MaxInt, MaxString: math.MaxInt}
+
+// decodeJSON parses one JSON value, numbers kept exact. The one-pass
+// walker does it with a third of encoding/json's allocations; what it
+// refuses (a repeated key, invalid UTF-8) goes to encoding/json, which
+// takes the last of repeated keys and replaces invalid bytes, as before.
 func decodeJSON(b []byte) (any, error) {
+	if v, err := jsonwalk.Walk(b, answerLimits); err == nil {
+		return v, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
