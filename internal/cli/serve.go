@@ -276,6 +276,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	alerts := export.New(export.Options{Registry: metrics.Registry(), Emit: func(e events.Event) { rec.Event(e) },
 		Logger: logger.With("component", "alerts"), Version: Version})
 	rec = events.NewRecorder(events.RecorderOptions{AccessLog: accessW, Metrics: metrics, Store: writer, Logger: logger, Sink: alerts})
+	rec.SetObserveInterval(cfg.Log.ObserveEventInterval.D())
 	if err := alerts.Apply(cfg.Alerts, cfg.Dir); err != nil {
 		_ = alerts.Close(context.Background())
 		return &ExitError{Code: 2, Err: fmt.Errorf("alerts: %w", err)}
@@ -451,6 +452,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 			return
 		}
 		invs.Apply(next)
+		rec.SetObserveInterval(next.Log.ObserveEventInterval.D())
 		if err := detectors.Apply(next.Observe.Detectors); err != nil {
 			logger.Error("detectors reload refused; the previous settings stay", "reason", reason, "error", err)
 		} else if detectors.Active() {

@@ -218,6 +218,14 @@ type Log struct {
 	Level string `yaml:"level" json:"level" jsonschema:"enum=debug,enum=info,enum=warn,enum=error"`
 	// AccessLog is stdout (default), stderr, off, or a file path.
 	AccessLog string `yaml:"access_log" json:"access_log"`
+	// ObserveEventInterval records at most one "observe" security event
+	// (a detection that let the request through: dlp detect, monitor
+	// mode, answers drifting from the spec) per API, operation, guard and
+	// rule in this interval, in the log, the store and the alerts; the
+	// next one recorded says how many were folded into it. Metrics count
+	// every event, the access log keeps every request's verdict, and
+	// blocks and guard errors are always recorded. Default 0: every event.
+	ObserveEventInterval Duration `yaml:"observe_event_interval" json:"observe_event_interval"`
 }
 
 // API is one protected API.

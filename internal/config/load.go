@@ -262,6 +262,14 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
 		return
 	}
 	if reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
+		// Durations, sizes and the like check their own values; asked
+		// here, their error gets the field's path and line (decoding the
+		// whole config would only say "(top level)").
+		if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+			if err := reflect.New(t).Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
+				*errs = append(*errs, FieldError{Path: path, Line: n.Line, Msg: err.Error()})
+			}
+		}
 		return
 	}
 	switch t.Kind() {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
@@ -134,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.AccessLog == "" {
 		add("log.access_log", "must be stdout, stderr, off or a file path")
+	}
+	if d := c.Log.ObserveEventInterval.D(); d < 0 || d > 24*time.Hour {
+		add("log.observe_event_interval", "must be between 0 (every event) and 24h, not %s", d)
 	}
 	if len(c.APIs) == 0 {
 		add("apis", "at least one API is needed")

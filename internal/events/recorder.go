@@ -47,6 +47,8 @@ type Recorder struct {
 	sink    Sink
 
 	out *BufferedWriter // the access log, in batches; nil when it is off
+
+	sampler observeSampler
 }
 
 // accessScratch is the pooled per-call state of Access.
@@ -105,6 +107,13 @@ func (r *Recorder) Event(e Event) {
 	if r.metrics != nil {
 		r.metrics.event(&e)
 	}
+	ok, folded := r.sampler.admit(&e)
+	if !ok {
+		return // counted; folded into the next event of its kind
+	}
+	if folded > 0 {
+		e.Detail += foldedNote(folded, time.Duration(r.sampler.every.Load()))
+	}
 	level := slog.LevelInfo
 	if e.Verdict == VerdictBlock || e.Verdict == VerdictError || e.Severity == "high" {
 		level = slog.LevelWarn
@@ -137,6 +146,12 @@ func (r *Recorder) Event(e Event) {
 		r.sink.Export(e)
 	}
 }
+
+// SetObserveInterval keeps "observe" security events (detections that let
+// the request through) to one per API, operation, guard and rule per
+// interval; 0 records every one. Blocks and errors are always recorded.
+// Safe to call at any time (configuration reloads).
+func (r *Recorder) SetObserveInterval(d time.Duration) { r.sampler.every.Store(int64(d)) }
 
 // Flush writes the buffered access-log lines now.
 func (r *Recorder) Flush() error {
