@@ -213,7 +213,7 @@ func refLoops(s *jsonschema.Schema) bool {
 // fill builds q, the quick form of s; the forms of its subschemas are in
 // quicks already (allocated, maybe not yet filled).
 func fill(q *quick, s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) {
-	*q = quick{minProps: -1, maxProps: -1, minItems: -1, maxItems: -1, minLen: -1, maxLen: -1}
+	*q = quick{}
 	if s.Bool != nil {
 		q.bool_ = s.Bool
 		return
@@ -248,12 +248,7 @@ func fill(q *quick, s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) 
 	}
 	q.ref = quicks[s.Ref]
 	// object
-	if s.MinProperties != nil {
-		q.minProps = *s.MinProperties
-	}
-	if s.MaxProperties != nil {
-		q.maxProps = *s.MaxProperties
-	}
+	q.minProps, q.maxProps = orNone(s.MinProperties), orNone(s.MaxProperties)
 	q.required = s.Required
 	if len(s.Properties) > 0 {
 		q.props = make(map[string]*quick, len(s.Properties))
@@ -280,29 +275,27 @@ func fill(q *quick, s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) 
 	q.propertyNames = quicks[s.PropertyNames]
 	q.dependentRequired = s.DependentRequired
 	// array
-	if s.MinItems != nil {
-		q.minItems = *s.MinItems
-	}
-	if s.MaxItems != nil {
-		q.maxItems = *s.MaxItems
-	}
+	q.minItems, q.maxItems = orNone(s.MinItems), orNone(s.MaxItems)
 	q.unique = s.UniqueItems
 	for _, sub := range s.PrefixItems {
 		q.prefixItems = append(q.prefixItems, quicks[sub])
 	}
 	q.items = quicks[s.Items2020]
 	// string
-	if s.MinLength != nil {
-		q.minLen = *s.MinLength
-	}
-	if s.MaxLength != nil {
-		q.maxLen = *s.MaxLength
-	}
+	q.minLen, q.maxLen = orNone(s.MinLength), orNone(s.MaxLength)
 	q.pattern = s.Pattern
 	// number
 	q.min, q.max = newBound(s.Minimum), newBound(s.Maximum)
 	q.exMin, q.exMax = newBound(s.ExclusiveMinimum), newBound(s.ExclusiveMaximum)
 	q.multipleOf = newBound(s.MultipleOf)
+}
+
+// orNone is a count keyword's value, or -1 when it is absent.
+func orNone(p *int) int {
+	if p == nil {
+		return -1
+	}
+	return *p
 }
 
 // typeBits are the JSON type names as bits.
