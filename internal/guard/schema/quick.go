@@ -129,9 +129,9 @@ func newBound(r *big.Rat) *bound {
 // validation can reach, uses a keyword the quick form does not handle, or
 // when a chain of $refs loops back without descending into the value
 // (the library reports that; the quick form must not loop on it). quicks
-// holds the forms built so far: only schemas whose whole reachable set
-// qualifies are ever in it, so a form in it never leads to one that is
-// not.
+// holds the forms built so far, and nil for the schemas found not to
+// qualify: a form is only built when everything its schema reaches
+// qualifies, so a form in it never leads to one that does not.
 func quickOf(s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) *quick {
 	if q, ok := quicks[s]; ok {
 		return q
