@@ -17,7 +17,8 @@ import (
 // allocations for a 1 KiB body with 40 values). Most API schemas only use
 // the plain keywords (types, properties, required, additionalProperties or
 // unevaluatedProperties: false, items, lengths, patterns, bounds, enums,
-// formats), so each schema made only of those also gets a quick form that
+// formats, $ref, allOf, anyOf), so each schema made only of those also
+// gets a quick form that
 // answers "valid" without allocating. The quick form never has the last
 // word on an invalid value: anything it does not prove valid (a failed
 // keyword, a keyword or a value it does not handle) goes to the library,
@@ -72,6 +73,11 @@ type quick struct {
 	enumNull              bool
 	format                func(any) error
 	ref                   *quick
+	allOf, anyOf          []*quick // anyOf: one branch proven valid is enough
+	// objectsToLibrary: unevaluatedProperties beside an in-place applicator
+	// ($ref, allOf, anyOf), whose annotations decide what was evaluated;
+	// object values go to the library (other values are not affected).
+	objectsToLibrary bool
 
 	// object
 	minProps, maxProps int // -1: none
@@ -149,7 +155,7 @@ func quickOf(s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) *quick 
 			}
 			continue // built: everything it reaches qualifies
 		}
-		if !quickable(n) || refLoops(n) {
+		if !quickable(n) {
 			quicks[s] = nil
 			return nil
 		}
@@ -160,6 +166,10 @@ func quickOf(s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) *quick 
 				stack = append(stack, sub)
 			}
 		}
+	}
+	if inPlaceLoop(reach) {
+		quicks[s] = nil
+		return nil
 	}
 	for _, n := range reach {
 		quicks[n] = &quick{}
@@ -179,6 +189,12 @@ func subschemas(s *jsonschema.Schema) []*jsonschema.Schema {
 		}
 	}
 	add(s.Ref)
+	for _, sub := range s.AllOf {
+		add(sub)
+	}
+	for _, sub := range s.AnyOf {
+		add(sub)
+	}
 	for _, sub := range s.Properties {
 		add(sub)
 	}
@@ -197,17 +213,53 @@ func subschemas(s *jsonschema.Schema) []*jsonschema.Schema {
 	return out
 }
 
-// refLoops reports whether following s's $refs comes back to a schema of
-// the chain.
-func refLoops(s *jsonschema.Schema) bool {
-	chain := map[*jsonschema.Schema]bool{}
-	for n := s; n != nil; n = n.Ref {
-		if chain[n] {
+// inPlaceLoop reports whether the in-place applicators ($ref, allOf,
+// anyOf) of the schemas in reach loop back without descending into the
+// value (a schema that, through them, applies itself to the same value).
+// Schemas outside reach are built already, so loop-free.
+func inPlaceLoop(reach []*jsonschema.Schema) bool {
+	const (
+		unseen = iota
+		open
+		done
+	)
+	state := make(map[*jsonschema.Schema]int, len(reach))
+	for _, n := range reach {
+		state[n] = unseen
+	}
+	var visit func(n *jsonschema.Schema) bool
+	visit = func(n *jsonschema.Schema) bool {
+		st, inReach := state[n]
+		if !inReach || st == done {
+			return false
+		}
+		if st == open {
 			return true
 		}
-		chain[n] = true
+		state[n] = open
+		for _, m := range inPlace(n) {
+			if visit(m) {
+				return true
+			}
+		}
+		state[n] = done
+		return false
+	}
+	for _, n := range reach {
+		if visit(n) {
+			return true
+		}
 	}
 	return false
+}
+
+// inPlace are the schemas s applies to the same value.
+func inPlace(s *jsonschema.Schema) []*jsonschema.Schema {
+	out := append(append([]*jsonschema.Schema{}, s.AllOf...), s.AnyOf...)
+	if s.Ref != nil {
+		out = append(out, s.Ref)
+	}
+	return out
 }
 
 // fill builds q, the quick form of s; the forms of its subschemas are in
@@ -247,6 +299,13 @@ func fill(q *quick, s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) 
 		q.format = s.Format.Validate
 	}
 	q.ref = quicks[s.Ref]
+	for _, sub := range s.AllOf {
+		q.allOf = append(q.allOf, quicks[sub])
+	}
+	for _, sub := range s.AnyOf {
+		q.anyOf = append(q.anyOf, quicks[sub])
+	}
+	q.objectsToLibrary = s.UnevaluatedProperties != nil && (s.Ref != nil || len(s.AllOf) > 0 || len(s.AnyOf) > 0)
 	// object
 	q.minProps, q.maxProps = orNone(s.MinProperties), orNone(s.MaxProperties)
 	q.required = s.Required
@@ -303,23 +362,23 @@ var typeBits = map[string]int{"null": qNull, "boolean": qBool, "number": qNumber
 	"string": qString, "array": qArray, "object": qObject}
 
 // quickable reports whether s uses only keywords the quick form handles,
-// under the 2020-12 rules it implements. unevaluatedProperties is handled
-// only where the properties keywords alone decide what was evaluated (no
-// $ref or other in-place applicator beside it).
+// under the 2020-12 rules it implements. oneOf and not need a branch
+// proven invalid, which the quick form cannot do; unevaluatedProperties
+// beside an in-place applicator is left to the library for objects (see
+// objectsToLibrary).
 func quickable(s *jsonschema.Schema) bool {
 	switch {
 	case s.Bool != nil:
 		return true
 	case s.DraftVersion < 2020,
 		s.RecursiveRef != nil, s.DynamicRef != nil,
-		s.Not != nil, len(s.AllOf) > 0, len(s.AnyOf) > 0, len(s.OneOf) > 0,
+		s.Not != nil, len(s.OneOf) > 0,
 		s.If != nil, s.Then != nil, s.Else != nil,
 		len(s.Dependencies) > 0, len(s.DependentSchemas) > 0,
 		s.Contains != nil, s.MinContains != nil, s.MaxContains != nil,
 		s.Items != nil, s.AdditionalItems != nil, s.UnevaluatedItems != nil,
 		s.ContentEncoding != nil, s.ContentMediaType != nil, s.ContentSchema != nil,
 		len(s.Extensions) > 0,
-		s.UnevaluatedProperties != nil && s.Ref != nil,
 		s.Format != nil && (s.Format.Name == "regex" || s.Format.Validate == nil):
 		return false
 	}
@@ -350,7 +409,7 @@ func (q *quick) valid(v any) bool {
 	case json.Number:
 		ok = q.number(t)
 	case map[string]any:
-		ok = q.typeIs(qObject) && q.object(t)
+		ok = !q.objectsToLibrary && q.typeIs(qObject) && q.object(t)
 	case []any:
 		ok = q.typeIs(qArray) && q.array(t)
 	case bool:
@@ -363,7 +422,23 @@ func (q *quick) valid(v any) bool {
 	if !ok || !q.constEnumOK(v) || q.format != nil && q.format(v) != nil {
 		return false
 	}
-	return q.ref == nil || q.ref.valid(v)
+	if q.ref != nil && !q.ref.valid(v) {
+		return false
+	}
+	for _, sub := range q.allOf {
+		if !sub.valid(v) {
+			return false
+		}
+	}
+	if len(q.anyOf) == 0 {
+		return true
+	}
+	for _, sub := range q.anyOf {
+		if sub.valid(v) {
+			return true
+		}
+	}
+	return false
 }
 
 func (q *quick) typeIs(bit int) bool { return q.types == 0 || q.types&bit != 0 }
