@@ -224,7 +224,8 @@ type Log struct {
 	// rule in this interval, in the log, the store and the alerts; the
 	// next one recorded says how many were folded into it. Metrics count
 	// every event, the access log keeps every request's verdict, and
-	// blocks and guard errors are always recorded. Default 0: every event.
+	// blocks, guard errors and anomaly detector events are always
+	// recorded. Default 0: every event.
 	ObserveEventInterval Duration `yaml:"observe_event_interval" json:"observe_event_interval"`
 }
 

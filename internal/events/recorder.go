@@ -147,9 +147,10 @@ func (r *Recorder) Event(e Event) {
 	}
 }
 
-// SetObserveInterval keeps "observe" security events (detections that let
-// the request through) to one per API, operation, guard and rule per
-// interval; 0 records every one. Blocks and errors are always recorded.
+// SetObserveInterval keeps guards' "observe" security events (detections
+// that let the request through) to one per API, operation, guard and rule
+// per interval; 0 records every one. Blocks, errors and events of other
+// kinds (anomaly detectors, config, system) are always recorded.
 // Safe to call at any time (configuration reloads).
 func (r *Recorder) SetObserveInterval(d time.Duration) { r.sampler.every.Store(int64(d)) }
 

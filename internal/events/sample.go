@@ -11,8 +11,8 @@ import (
 // starts over (at worst a few more events are recorded).
 const maxSampleKeys = 10000
 
-// observeSampler keeps "observe" events (detections that let the request
-// through) to one per API, operation, guard and rule per interval. A
+// observeSampler keeps guards' "observe" events (detections that let the
+// request through) to one per API, operation, guard and rule per interval. A
 // documented field that always carries an IBAN, or a monitor-mode rule
 // that every request trips, would otherwise write one event per request
 // to the log, the store and the SIEM: the same fact, thousands of times a
@@ -36,8 +36,8 @@ type sampleState struct {
 // events of its key left out since the last one recorded.
 func (s *observeSampler) admit(e *Event) (ok bool, folded int) {
 	every := time.Duration(s.every.Load())
-	if every <= 0 || e.Verdict != VerdictObserve {
-		return true, 0
+	if every <= 0 || e.Verdict != VerdictObserve || e.Kind != KindGuard {
+		return true, 0 // anomaly detectors have their own windows, per client
 	}
 	k := sampleKey{e.API, e.Operation, e.Guard, e.Rule}
 	s.mu.Lock()

@@ -18,6 +18,9 @@ func TestObserveInterval(t *testing.T) {
 	block := func(at time.Duration) Event {
 		return Event{Time: t0.Add(at), Kind: KindGuard, API: "bank", Operation: "getAccount", Guard: "waf", Rule: "waf.942100", Category: "API8", Verdict: VerdictBlock}
 	}
+	detector := func(at time.Duration, ip string) Event {
+		return Event{Time: t0.Add(at), Kind: KindDetector, API: "bank", Guard: "detect", Rule: "detect.enumeration", ClientIP: ip, Category: "API1", Verdict: VerdictObserve}
+	}
 	tests := []struct {
 		name       string
 		interval   time.Duration
@@ -32,6 +35,7 @@ func TestObserveInterval(t *testing.T) {
 			2, map[int]string{1: "and 3 more like it"}},
 		{"keys apart", time.Second, []Event{dlp(0, "getAccount"), dlp(time.Millisecond, "listAccounts"), dlp(2*time.Millisecond, "getAccount")}, 2, nil},
 		{"blocks always recorded", time.Second, []Event{block(0), block(time.Millisecond), block(2 * time.Millisecond)}, 3, nil},
+		{"detector events never folded", time.Second, []Event{detector(0, "192.0.2.1"), detector(time.Millisecond, "192.0.2.2")}, 2, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
