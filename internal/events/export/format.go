@@ -467,35 +467,14 @@ func AppendCEF(dst []byte, e *events.Event, version string) []byte {
 // appendCEFHeader escapes a CEF header field: '\' and '|' are escaped;
 // CR and LF (not allowed in headers) become spaces; invalid UTF-8 becomes
 // U+FFFD.
-func appendCEFHeader(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && n == 1 {
-				dst = append(dst, "\uFFFD"...)
-			} else {
-				dst = append(dst, s[i:i+n]...)
-			}
-			i += n
-			continue
-		}
-		switch c {
-		case '\\', '|':
-			dst = append(dst, '\\', c)
-		case '\r', '\n':
-			dst = append(dst, ' ')
-		default:
-			dst = append(dst, c)
-		}
-		i++
-	}
-	return dst
-}
+func appendCEFHeader(dst []byte, s string) []byte { return appendCEF(dst, s, true) }
 
 // appendCEFValue escapes a CEF extension value: '\' and '=' are escaped,
 // CR and LF are written \r and \n; invalid UTF-8 becomes U+FFFD.
-func appendCEFValue(dst []byte, s string) []byte {
+func appendCEFValue(dst []byte, s string) []byte { return appendCEF(dst, s, false) }
+
+// appendCEF escapes s as a CEF header field (header) or extension value.
+func appendCEF(dst []byte, s string, header bool) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
@@ -508,12 +487,14 @@ func appendCEFValue(dst []byte, s string) []byte {
 			i += n
 			continue
 		}
-		switch c {
-		case '\\', '=':
+		switch {
+		case c == '\\', header && c == '|', !header && c == '=':
 			dst = append(dst, '\\', c)
-		case '\n':
+		case header && (c == '\r' || c == '\n'):
+			dst = append(dst, ' ')
+		case c == '\n':
 			dst = append(dst, '\\', 'n')
-		case '\r':
+		case c == '\r':
 			dst = append(dst, '\\', 'r')
 		default:
 			dst = append(dst, c)
