@@ -373,18 +373,7 @@ type param struct {
 // value records one value's type and format (the value is not kept).
 func (p *param) value(v string) {
 	typ, format := scalarType(v)
-	first := p.Type&TypeSet(tString) == 0
-	p.Type |= TypeSet(typ)
-	if typ != tString {
-		return
-	}
-	switch {
-	case first:
-		p.Format = format
-	case p.FormatMixed:
-	case p.Format != format:
-		p.Format, p.FormatMixed = "", true
-	}
+	mergeTypeFormat(&p.Type, &p.Format, &p.FormatMixed, TypeSet(typ), format, false)
 }
 
 // addSet adds s to a bounded set of strings.
@@ -786,17 +775,7 @@ func mergeParam[K comparable](m *map[K]*param, k K, p *param, limit int) {
 		(*m)[k] = &cp
 		return
 	}
-	dStr, pStr := d.Type&TypeSet(tString) != 0, p.Type&TypeSet(tString) != 0
-	d.Type |= p.Type
-	switch {
-	case !pStr:
-	case d.FormatMixed || p.FormatMixed:
-		d.Format, d.FormatMixed = "", true
-	case !dStr:
-		d.Format = p.Format
-	case d.Format != p.Format:
-		d.Format, d.FormatMixed = "", true
-	}
+	mergeTypeFormat(&d.Type, &d.Format, &d.FormatMixed, p.Type, p.Format, p.FormatMixed)
 	if d.Kind != p.Kind {
 		if d.Kind == "" {
 			d.Kind = p.Kind

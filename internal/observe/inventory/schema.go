@@ -299,22 +299,30 @@ func isIntegerLiteral(n string) bool {
 	return true
 }
 
+// mergeTypeFormat adds the JSON types and string format of another
+// observation (oType, oFormat, oMixed) to a parameter's or a schema's:
+// the types are joined; the format is kept while every string seen had
+// the same one, and marked mixed once two differ.
+func mergeTypeFormat(typ *TypeSet, format *string, mixed *bool, oType TypeSet, oFormat string, oMixed bool) {
+	hadStr, oStr := *typ&TypeSet(tString) != 0, oType&TypeSet(tString) != 0
+	*typ |= oType
+	switch {
+	case !oStr:
+	case *mixed || oMixed:
+		*format, *mixed = "", true
+	case !hadStr:
+		*format = oFormat
+	case *format != oFormat:
+		*format, *mixed = "", true
+	}
+}
+
 // merge adds o's observations to s (for endpoints merged by templating).
 func (s *Schema) merge(o *Schema, nodes *int) {
 	if o == nil {
 		return
 	}
-	sStr, oStr := s.Type&TypeSet(tString) != 0, o.Type&TypeSet(tString) != 0
-	s.Type |= o.Type
-	switch {
-	case !oStr:
-	case s.FormatMixed || o.FormatMixed:
-		s.Format, s.FormatMixed = "", true
-	case !sStr:
-		s.Format = o.Format
-	case s.Format != o.Format:
-		s.Format, s.FormatMixed = "", true
-	}
+	mergeTypeFormat(&s.Type, &s.Format, &s.FormatMixed, o.Type, o.Format, o.FormatMixed)
 	if s.Example == "" {
 		s.Example = o.Example
 	}
