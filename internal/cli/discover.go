@@ -64,12 +64,7 @@ The admin token comes from --token or APIGUARD_ADMIN_TOKEN.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			return printInventory(cmd.OutOrStdout(), rep)
+			return writeInventory(cmd.OutOrStdout(), rep, asJSON)
 		},
 	}
 	pf := cmd.PersistentFlags()
@@ -179,6 +174,16 @@ func readFile(path string, fn func(io.Reader) error) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// writeInventory writes the inventory as indented JSON, or as tables.
+func writeInventory(w io.Writer, rep *inventory.Report, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printInventory(w, rep)
 }
 
 // printInventory writes the inventory as tables, one per API.
@@ -406,12 +411,7 @@ func newAdminInventoryCmd(f *adminFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			return printInventory(cmd.OutOrStdout(), rep)
+			return writeInventory(cmd.OutOrStdout(), rep, asJSON)
 		},
 	}
 	list.Flags().StringVar(&api, "api", "", "only this API")
