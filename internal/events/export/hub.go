@@ -352,39 +352,33 @@ func (x *exporter) run() {
 // flushes.
 func (x *exporter) batch(e events.Event) {
 	x.b.handle(x.ctx, &e)
-	for i := 1; i < batchSize; i++ {
-		select {
-		case e = <-x.q:
-			if x.ctx.Err() != nil { // Close's deadline passed
-				x.drop(1, "shutdown")
-				continue
-			}
-			x.b.handle(x.ctx, &e)
-			continue
-		default:
-		}
-		break
+	for i := 1; i < batchSize && x.next(); i++ {
 	}
 	x.b.flush(x.ctx)
 	x.m.queue.Set(float64(len(x.q)))
 	x.setError(x.b.lastError())
 }
 
+// next handles one queued event, or drops it once Close's deadline has
+// passed, and reports whether there was one.
+func (x *exporter) next() bool {
+	select {
+	case e := <-x.q:
+		if x.ctx.Err() != nil {
+			x.drop(1, "shutdown")
+		} else {
+			x.b.handle(x.ctx, &e)
+		}
+		return true
+	default:
+		return false
+	}
+}
+
 // drain handles the queue until it is empty or the close deadline
 // passed, then closes the backend.
 func (x *exporter) drain() {
-	for {
-		select {
-		case e := <-x.q:
-			if x.ctx.Err() != nil {
-				x.drop(1, "shutdown")
-				continue
-			}
-			x.b.handle(x.ctx, &e)
-			continue
-		default:
-		}
-		break
+	for x.next() {
 	}
 	x.b.flush(x.ctx)
 	_ = x.b.close(x.ctx)
