@@ -78,12 +78,6 @@ func (b *BufferedWriter) flushLocked() error {
 	return nil
 }
 
-func (b *BufferedWriter) buffered() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.buf)
-}
-
 func (b *BufferedWriter) loop() {
 	defer close(b.done)
 	t := time.NewTicker(flushInterval)

@@ -297,3 +297,10 @@ func BenchmarkEvent(b *testing.B) {
 		r.Event(e)
 	}
 }
+
+// buffered is the number of bytes waiting in b.
+func (b *BufferedWriter) buffered() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.buf)
+}
