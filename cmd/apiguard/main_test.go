@@ -50,6 +50,8 @@ type proc struct {
 	lines  []string
 	newLn  chan struct{}
 	done   chan error
+	exited error // how the process ended, once it has (under mu)
+	ended  bool
 }
 
 type syncBuffer struct {
@@ -93,7 +95,15 @@ func start(t *testing.T, env []string, args ...string) *proc {
 			default:
 			}
 		}
-		p.done <- cmd.Wait()
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.exited, p.ended = err, true
+		p.mu.Unlock()
+		select {
+		case p.newLn <- struct{}{}:
+		default:
+		}
+		p.done <- err
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -118,7 +128,11 @@ func (p *proc) waitFor(t *testing.T, re string) string {
 			}
 		}
 		all := strings.Join(p.lines, "\n")
+		ended, exited := p.ended, p.exited
 		p.mu.Unlock()
+		if ended {
+			t.Fatalf("apiguard ended (%v) without a line matching %q in stderr:\n%s", exited, re, all)
+		}
 		select {
 		case <-p.newLn:
 		case <-time.After(200 * time.Millisecond):

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -228,6 +229,13 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	// raises one (a DLP detection on every answer, an attack flood).
 	logW := events.NewBufferedWriter(stderr, nil)
 	defer logW.Close()
+	// SIGHUP is caught from the start: its default action ends the
+	// process, so a reload asked for as soon as the banner is out (or
+	// while the config loads) must not find it uncaught. Reloads asked
+	// for before the gateway runs wait in the channel.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	logger := newLogger(logW, "info")
 	// say prints a line for the operator at once, after the log lines
 	// written before it.
@@ -431,7 +439,12 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}
 	say("apiguard %s protecting %s on %s://%s\n", Version, what, scheme, ln.Addr())
 
+	// Reloads come from SIGHUP and from the file watcher, often both
+	// for one edit: one at a time, each reading the file anew.
+	var reloadMu sync.Mutex
 	reload := func(reason string) {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
 		if cfg.File == "" {
 			logger.Warn("reload requested but the config did not come from a file", "reason", reason)
 			return
@@ -484,9 +497,6 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		}
 		logger.Info("config reloaded", "reason", reason)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	if cfg.File != "" {
 		w, err := gateway.WatchFiles(ctx, watchedFiles(cfg), func() { reload("file changed") }, logger)
 		if err != nil {
