@@ -168,6 +168,17 @@ func classify4(a netip.Addr) Reason {
 	return ""
 }
 
+// PrivateRanges are the internal networks a config's allow_private opens
+// (besides loopback): RFC 1918, CGNAT and IPv6 ULA. Link-local addresses,
+// cloud metadata among them, are not in it: nothing opens those.
+var PrivateRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
 // Policy decides which addresses may be dialed: public unicast addresses,
 // plus what it explicitly allows. The zero Policy allows public addresses
 // only.

@@ -1,6 +1,6 @@
 // Package safehttp is the outbound HTTP client for everything apiguard
-// fetches itself (JWKS, token introspection, webhooks, spec URLs, egress
-// destinations). It cannot be pointed at internal addresses:
+// fetches itself (JWKS and OIDC discovery, token introspection, webhooks,
+// egress destinations). It cannot be pointed at internal addresses:
 //
 //   - every address is checked at dial time, on the IP actually dialed,
 //     so DNS rebinding cannot switch the address after a check; a name

@@ -13,7 +13,6 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -43,16 +42,6 @@ const (
 	webhookTick       = time.Second
 	maxWebhookAnswer  = 64 << 10
 )
-
-// privateRanges are what allow_private opens besides loopback; cloud
-// metadata addresses are never allowed.
-var privateRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("fc00::/7"),
-}
 
 // Alert is the "alert" object of a json webhook body.
 type Alert struct {
@@ -144,7 +133,7 @@ func newWebhook(c config.AlertWebhook, version string, m *exporterMetrics, now f
 	opts := safehttp.Options{Timeout: c.Timeout.D(), MaxResponseBytes: maxWebhookAnswer}
 	if c.AllowPrivate {
 		opts.AllowLoopback = true
-		opts.AllowCIDRs = privateRanges
+		opts.AllowCIDRs = safehttp.PrivateRanges
 	}
 	b := &webhookBackend{
 		name: c.Name, url: c.URL.Value(), format: c.Format, headers: http.Header{},

@@ -10,33 +10,38 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/safehttp"
 )
 
 // fetcher makes apiguard's own outbound requests (JWKS, discovery,
-// introspection): bounded in time and size, no redirects, no proxy from
-// the environment.
+// introspection) through safehttp: bounded in time and size, no
+// redirects, no proxy from the environment, and every address checked at
+// dial time. A URL found in a fetched document (a discovery document's
+// jwks_uri) is dialed under the same check, so a changed or forged
+// document cannot point apiguard at cloud metadata or an internal host.
 type fetcher struct {
 	client  *http.Client
 	maxBody int64
 }
 
-func newFetcher(timeout time.Duration, maxBody int64) *fetcher {
-	d := &net.Dialer{Timeout: timeout}
-	return &fetcher{
-		maxBody: maxBody,
-		client: &http.Client{
-			Timeout: timeout,
-			Transport: &http.Transport{
-				Proxy:                 nil,
-				DialContext:           d.DialContext,
-				TLSHandshakeTimeout:   timeout,
-				ResponseHeaderTimeout: timeout,
-				MaxIdleConnsPerHost:   4,
-				IdleConnTimeout:       90 * time.Second,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+// newFetcher returns a fetcher for the configured URL target: loopback
+// addresses are allowed only when target names a loopback host (a local
+// identity provider or sidecar the operator chose), private networks only
+// with allowPrivate; link-local addresses, cloud metadata among them,
+// never.
+func newFetcher(timeout time.Duration, maxBody int64, target string, allowPrivate bool) *fetcher {
+	opts := safehttp.Options{
+		Timeout: timeout, DialTimeout: timeout, TLSHandshakeTimeout: timeout, ResponseHeaderTimeout: timeout,
+		MaxResponseBytes: maxBody + 1,
 	}
+	if u, err := url.Parse(target); err == nil && isLoopbackHost(u.Hostname()) {
+		opts.AllowLoopback = true
+	}
+	if allowPrivate {
+		opts.AllowCIDRs = safehttp.PrivateRanges
+	}
+	return &fetcher{maxBody: maxBody, client: safehttp.NewClient(opts)}
 }
 
 var errTooLarge = errors.New("answer larger than the limit")
@@ -45,6 +50,9 @@ var errTooLarge = errors.New("answer larger than the limit")
 func (f *fetcher) do(req *http.Request) ([]byte, error) {
 	resp, err := f.client.Do(req)
 	if err != nil {
+		if errors.Is(err, safehttp.ErrRedirect) {
+			return nil, errors.New("answered with a redirect (redirects are not followed)")
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -56,6 +64,9 @@ func (f *fetcher) do(req *http.Request) ([]byte, error) {
 		return nil, errTooLarge
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBody+1))
+	if errors.Is(err, safehttp.ErrResponseTooLarge) {
+		return nil, errTooLarge
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,11 @@ type IntrospectionConfig struct {
 	Timeout config.Duration `yaml:"timeout" json:"timeout,omitempty"`
 	// MaxResponseBytes bounds an answer. Default 64KiB.
 	MaxResponseBytes config.ByteSize `yaml:"max_response_bytes" json:"max_response_bytes,omitempty"`
+	// AllowPrivate lets the endpoint be on a private network (RFC 1918,
+	// CGNAT, IPv6 ULA). Default false: only public addresses, and
+	// loopback when the URL names a loopback host. Link-local addresses
+	// (cloud metadata) are never dialed.
+	AllowPrivate bool `yaml:"allow_private" json:"allow_private,omitempty"`
 }
 
 type introspection struct {
@@ -73,7 +78,7 @@ func newIntrospection(b pipeline.Build, c *IntrospectionConfig, cl claimSet, rev
 	return &introspection{
 		svc: b.Services, url: c.URL, clientID: c.ClientID, secret: c.ClientSecret.Value(), issuer: c.Issuer, audience: c.Audience,
 		ttl: dur(c.CacheTTL, 60*time.Second), neg: dur(c.NegativeTTL, 5*time.Second),
-		f: newFetcher(dur(c.Timeout, 3*time.Second), maxBytes), cache: newLRU[[32]byte, *introspected](10000),
+		f: newFetcher(dur(c.Timeout, 3*time.Second), maxBytes, c.URL, c.AllowPrivate), cache: newLRU[[32]byte, *introspected](10000),
 		claims: cl, rev: rev,
 	}, nil
 }

@@ -73,6 +73,20 @@ type JWTConfig struct {
 	FetchTimeout config.Duration `yaml:"fetch_timeout" json:"fetch_timeout,omitempty"`
 	// MaxKeySetBytes bounds a fetched key set or discovery document. Default 256KiB.
 	MaxKeySetBytes config.ByteSize `yaml:"max_key_set_bytes" json:"max_key_set_bytes,omitempty"`
+	// AllowPrivate lets the key set and discovery URLs be on a private
+	// network (RFC 1918, CGNAT, IPv6 ULA). Default false: only public
+	// addresses, and loopback when the configured URL names a loopback
+	// host. Link-local addresses (cloud metadata) are never dialed.
+	AllowPrivate bool `yaml:"allow_private" json:"allow_private,omitempty"`
+}
+
+// fetchTarget is the configured URL the key set comes from: the JWKS URL,
+// or with discovery the issuer.
+func fetchTarget(c *JWTConfig) string {
+	if c.JWKSURL != "" {
+		return c.JWKSURL
+	}
+	return c.Issuer
 }
 
 // jwtMethod verifies JWT bearer tokens.
@@ -192,7 +206,7 @@ func newJWTMethod(b pipeline.Build, c *JWTConfig, cl claimSet, rev *revocations)
 		}
 		r := &remoteKeys{
 			svc: b.Services, api: b.API, issuer: c.Issuer, discovery: c.Discovery, jwksURL: c.JWKSURL,
-			f:       newFetcher(dur(c.FetchTimeout, 5*time.Second), maxBytes),
+			f:       newFetcher(dur(c.FetchTimeout, 5*time.Second), maxBytes, fetchTarget(c), c.AllowPrivate),
 			refresh: dur(c.Refresh, 5*time.Minute), cooldown: dur(c.RefetchCooldown, 30*time.Second),
 			maxStale: dur(c.MaxStale, 24*time.Hour), allowed: m.allowAlgs,
 		}
