@@ -114,7 +114,7 @@ type Guard struct {
 	headerMemoN atomic.Int64
 
 	envMu     sync.Mutex
-	envelopes map[string][]int
+	envelopes map[string]envelopeMatch
 }
 
 type exclusion struct {
@@ -191,7 +191,7 @@ func newGuard(cfg Config, spec *openapi.Spec) (*Guard, error) {
 	}
 	g := &Guard{pl: cfg.ParanoiaLevel, threshold: cfg.InboundThreshold, observe: cfg.DetectionOnly,
 		libinj: cfg.Libinjection == nil || *cfg.Libinjection, spec: spec, excl: excl,
-		pins: map[*openapi.Operation]*opPins{}, envelopes: map[string][]int{}, rules: map[int]*crsRule{}, answers: answers.on}
+		pins: map[*openapi.Operation]*opPins{}, envelopes: map[string]envelopeMatch{}, rules: map[int]*crsRule{}, answers: answers.on}
 	extra := ""
 	if cfg.RulesFile != "" {
 		data, err := os.ReadFile(cfg.RulesFile)
@@ -434,12 +434,12 @@ func (g *Guard) request(_ context.Context, x *pipeline.Exchange) (pipeline.Verdi
 	// Fast path: every value cleared by the prefilter, the envelope known.
 	if g.allClean(in) {
 		key := r.Method + " " + r.Proto + " " + sh.path + "?" + strings.Join(sh.qnames, "&") + "\n" + hdrKey
-		ids, ok := g.envelope(key)
+		m, ok := g.envelope(key)
 		if !ok {
-			ids = g.runEnvelope(x, r, sh.path, sh.qnames)
-			g.storeEnvelope(key, ids)
+			m = g.runEnvelope(x, r, sh.path, sh.qnames)
+			g.storeEnvelope(key, m)
 		}
-		return g.decide(x, ids, nil), nil
+		return g.decide(x, m.ids, m.where), nil
 	}
 	return g.full(x, r, in), nil
 }
@@ -676,25 +676,33 @@ func residual(sc *scan, links []*crsLink, v string) tri {
 	return no
 }
 
-func (g *Guard) envelope(key string) ([]int, bool) {
-	g.envMu.Lock()
-	defer g.envMu.Unlock()
-	ids, ok := g.envelopes[key]
-	return ids, ok
+// envelopeMatch is what Coraza found in a request's envelope: the scoring
+// rules matched and where (for the event), remembered per envelope.
+type envelopeMatch struct {
+	ids   []int
+	where []string
 }
 
-func (g *Guard) storeEnvelope(key string, ids []int) {
+func (g *Guard) envelope(key string) (envelopeMatch, bool) {
+	g.envMu.Lock()
+	defer g.envMu.Unlock()
+	m, ok := g.envelopes[key]
+	return m, ok
+}
+
+func (g *Guard) storeEnvelope(key string, m envelopeMatch) {
 	g.envMu.Lock()
 	defer g.envMu.Unlock()
 	if len(g.envelopes) >= maxEnvelopes {
 		clear(g.envelopes)
 	}
-	g.envelopes[key] = ids
+	g.envelopes[key] = m
 }
 
 // runEnvelope runs Coraza on the request's envelope with every cleared
-// value replaced by a neutral one, and returns the scoring rules matched.
-func (g *Guard) runEnvelope(x *pipeline.Exchange, r *http.Request, path string, qnames []string) []int {
+// value replaced by a neutral one, and returns the scoring rules matched
+// and where.
+func (g *Guard) runEnvelope(x *pipeline.Exchange, r *http.Request, path string, qnames []string) envelopeMatch {
 	uri := path
 	if len(qnames) > 0 {
 		parts := make([]string, len(qnames))
@@ -721,8 +729,8 @@ func (g *Guard) runEnvelope(x *pipeline.Exchange, r *http.Request, path string, 
 	}
 	tx.ProcessRequestHeaders()
 	_, _ = tx.ProcessRequestBody()
-	ids, _ := g.matches(x, tx.MatchedRules())
-	return ids
+	ids, where := g.matches(x, tx.MatchedRules())
+	return envelopeMatch{ids: ids, where: where}
 }
 
 // full runs Coraza on the whole request.

@@ -88,3 +88,32 @@ func TestBasics(t *testing.T) {
 		})
 	}
 }
+
+// TestEventsSayWhere checks that a refusal's detail names the matched
+// location and a redacted excerpt, whichever path decided it: the full
+// run (an attack in a value) or the envelope (an attack in a header, all
+// values cleared), first run and remembered envelope alike.
+func TestEventsSayWhere(t *testing.T) {
+	g := guardForTest(t)
+	shellshock := "() { :; }; /bin/bash -c 'cat /etc/passwd' " + strings.Repeat("x", 80) + "TAIL"
+	tests := []struct {
+		name, target string
+		hdr          []string
+		where        string
+	}{
+		{"query value", "/api/v1/search?q=%27%20OR%201%3D1--", nil, "ARGS_GET:q="},
+		{"header, envelope first run", "/api/v1/search?q=coffee", []string{"Referer", shellshock}, "REQUEST_HEADERS:referer="},
+		{"header, envelope remembered", "/api/v1/search?q=coffee", []string{"Referer", shellshock}, "REQUEST_HEADERS:referer="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := run(t, g, "GET", tt.target, "", "", tt.hdr...)
+			if v.Action == pipeline.Continue || !strings.Contains(v.Detail, tt.where) {
+				t.Fatalf("Request(%s) = %v %q %q, want a refusal whose detail names %q", tt.target, v.Action, v.Rule, v.Detail, tt.where)
+			}
+			if strings.Contains(v.Detail, "TAIL") {
+				t.Errorf("detail %q carries the whole value, want a short excerpt", v.Detail)
+			}
+		})
+	}
+}
