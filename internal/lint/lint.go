@@ -90,7 +90,9 @@ func Lint(cfg *config.Loaded, loadSpec SpecLoader) []Finding {
 		}
 	}
 	if c.Admin.Listen != "off" && !config.IsLoopbackListen(c.Admin.Listen) {
-		if c.Admin.Token == "" {
+		// admin.tokens are accepted instead of admin.token (config.Validate);
+		// APIGUARD_ADMIN_TOKEN is already in Token once the config is loaded.
+		if c.Admin.Token == "" && len(c.Admin.Tokens) == 0 {
 			l.add(Error, "admin.exposed_without_token", "admin.token", "the admin listener %s is reachable beyond loopback without a token", c.Admin.Listen)
 		} else {
 			l.add(Info, "admin.exposed", "admin.listen", "the admin listener %s is reachable beyond loopback; prefer 127.0.0.1 and a tunnel", c.Admin.Listen)
@@ -98,6 +100,10 @@ func Lint(cfg *config.Loaded, loadSpec SpecLoader) []Finding {
 		if c.Admin.Profiling {
 			l.add(Warning, "admin.profiling_exposed", "admin.profiling", "runtime profiles are served on %s, reachable beyond loopback; turn profiling on only while profiling, or keep the admin listener on loopback", c.Admin.Listen)
 		}
+	}
+	if c.Egress.Listen != "" && !config.IsLoopbackListen(c.Egress.Listen) {
+		l.add(Warning, "egress.exposed", "egress.listen",
+			"the egress proxy %s is reachable beyond loopback: it speaks plain HTTP without authentication, so anyone who reaches it can call the configured third-party destinations through it; bind it to 127.0.0.1 or a private interface only the application reaches", c.Egress.Listen)
 	}
 	monitored := 0
 	for i := range c.APIs {

@@ -55,6 +55,9 @@ func TestFixtures(t *testing.T) {
 		{"login_authn_off", []string{"ratelimit.login_unprotected"}, nil, "apis[0].guards.ratelimit"},
 		{"admin_exposed", []string{"admin.exposed"}, []string{"admin.exposed_without_token", "admin.profiling_exposed"}, "admin.listen"},
 		{"admin_profiling", []string{"admin.exposed", "admin.profiling_exposed"}, []string{"admin.exposed_without_token"}, "admin.listen"},
+		{"admin_tokens", []string{"admin.exposed"}, []string{"admin.exposed_without_token"}, "admin.listen"},
+		{"egress_exposed", []string{"egress.exposed"}, nil, "egress.listen"},
+		{"egress_loopback", nil, []string{"egress.exposed"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -84,6 +87,67 @@ func TestFixtures(t *testing.T) {
 				if strings.Contains(f.String(), "short-secret") {
 					t.Errorf("a finding prints the secret: %s", f)
 				}
+			}
+		})
+	}
+}
+
+// TestAdminToken builds the configs by hand: config.Validate refuses an
+// admin listener beyond loopback with neither admin.token nor admin.tokens.
+func TestAdminToken(t *testing.T) {
+	named := []config.AdminToken{{Name: "ops", Token: "0123456789abcdef0123", Role: config.RoleAdmin}}
+	tests := []struct {
+		name    string
+		admin   config.Admin
+		want    string // the admin rule reported
+		notWant string // the admin rule not reported
+	}{
+		{"no token", config.Admin{Listen: "0.0.0.0:9090"}, "admin.exposed_without_token", "admin.exposed"},
+		{"token", config.Admin{Listen: "0.0.0.0:9090", Token: "0123456789abcdef0123"}, "admin.exposed", "admin.exposed_without_token"},
+		{"tokens", config.Admin{Listen: "0.0.0.0:9090", Tokens: named}, "admin.exposed", "admin.exposed_without_token"},
+		{"token and tokens", config.Admin{Listen: "[::]:9090", Token: "0123456789abcdef0123", Tokens: named}, "admin.exposed", "admin.exposed_without_token"},
+		{"loopback", config.Admin{Listen: "127.0.0.1:9090"}, "", "admin.exposed_without_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config.Default()
+			c.Admin = tt.admin
+			got := rules(Lint(&config.Loaded{Config: c}, nil))
+			if tt.want != "" && !slices.Contains(got, tt.want) {
+				t.Errorf("Lint(admin.listen %q) = %q, want %s", tt.admin.Listen, got, tt.want)
+			}
+			if slices.Contains(got, tt.notWant) {
+				t.Errorf("Lint(admin.listen %q) = %q, want no %s", tt.admin.Listen, got, tt.notWant)
+			}
+		})
+	}
+}
+
+func TestEgressListen(t *testing.T) {
+	tests := []struct {
+		listen string
+		want   bool
+	}{
+		{"", false},
+		{"127.0.0.1:8090", false},
+		{"localhost:8090", false},
+		{"[::1]:8090", false},
+		{":8090", true},
+		{"0.0.0.0:8090", true},
+		{"[::]:8090", true},
+		{"10.0.0.5:8090", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.listen, func(t *testing.T) {
+			c := config.Default()
+			c.Egress.Listen = tt.listen
+			fs := Lint(&config.Loaded{Config: c}, nil)
+			i := slices.Index(rules(fs), "egress.exposed")
+			if (i >= 0) != tt.want {
+				t.Fatalf("Lint(egress.listen %q) = %q, want egress.exposed %v", tt.listen, rules(fs), tt.want)
+			}
+			if i >= 0 && (fs[i].Severity != Warning || fs[i].Field != "egress.listen" || !strings.Contains(fs[i].Message, "127.0.0.1")) {
+				t.Errorf("Lint(egress.listen %q) = %s, want a warning on egress.listen that says to bind it to 127.0.0.1", tt.listen, fs[i])
 			}
 		})
 	}
