@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,8 +78,12 @@ type Exclusion struct {
 	Rules []string `yaml:"rules,omitempty" json:"rules,omitempty"`
 	// Tags are CRS tags such as attack-sqli.
 	Tags []string `yaml:"tags,omitempty" json:"tags,omitempty"`
-	// Targets limit the exclusion to these targets, such as
-	// ARGS:json.description or ARGS:q; empty means every target.
+	// Targets limit the exclusion to these targets, such as ARGS:q,
+	// ARGS:json.description (or ARGS:description, which also names the
+	// top-level JSON field), REQUEST_HEADERS:user-agent, a collection
+	// (REQUEST_COOKIES) or a ModSecurity-style regular expression
+	// (ARGS:/^json\.items\.\d+\.note$/); empty means every target. Targets
+	// without rules or tags take the targets out of every rule.
 	Targets []string `yaml:"targets,omitempty" json:"targets,omitempty"`
 }
 
@@ -121,7 +126,38 @@ type exclusion struct {
 	ops     map[string]bool
 	lo, hi  []int
 	tags    map[string]bool
-	targets map[string]bool
+	targets []target
+}
+
+// target is one exclusion target: a collection (ARGS stands for query,
+// path and body arguments) and a key: "" for the whole collection, a
+// lower-case name, or a regular expression.
+type target struct {
+	col string
+	key string
+	re  *regexp.Regexp
+}
+
+// matches reports whether the match location col:key (key lower-case) is
+// this target.
+func (t target) matches(col, key string) bool {
+	switch {
+	case t.col == col:
+	case t.col == "ARGS" && (col == "ARGS_GET" || col == "ARGS_POST" || col == "ARGS_PATH"):
+	case t.col == "ARGS_NAMES" && (col == "ARGS_GET_NAMES" || col == "ARGS_POST_NAMES"):
+	default:
+		return false
+	}
+	switch {
+	case t.re != nil:
+		return t.re.MatchString(key)
+	case t.key == "" || t.key == key:
+		return true
+	}
+	// A body field named as a plain argument: ARGS:description is also
+	// the JSON field json.description (Coraza's name for it).
+	return (col == "ARGS" || col == "ARGS_POST" || col == "ARGS_NAMES" || col == "ARGS_POST_NAMES") &&
+		strings.HasPrefix(key, "json.") && key[len("json."):] == t.key
 }
 
 const maxEnvelopes = 4096
@@ -349,7 +385,7 @@ func (g *Guard) loadPrefilter(extra string) error {
 }
 
 func compileExclusion(e Exclusion) (exclusion, error) {
-	ex := exclusion{ops: map[string]bool{}, tags: map[string]bool{}, targets: map[string]bool{}}
+	ex := exclusion{ops: map[string]bool{}, tags: map[string]bool{}}
 	for _, o := range e.Operations {
 		ex.ops[o] = true
 	}
@@ -372,10 +408,21 @@ func compileExclusion(e Exclusion) (exclusion, error) {
 	}
 	for _, t := range e.Targets {
 		col, key, _ := strings.Cut(t, ":")
-		ex.targets[strings.ToUpper(col)+":"+strings.ToLower(key)] = true
+		tg := target{col: strings.ToUpper(strings.TrimSpace(col)), key: strings.ToLower(key)}
+		if tg.col == "" || strings.ContainsAny(tg.col, " |!&") {
+			return ex, fmt.Errorf("targets: %q is not COLLECTION or COLLECTION:key", t)
+		}
+		if len(key) >= 2 && key[0] == '/' && key[len(key)-1] == '/' {
+			re, err := regexp.Compile("(?i)" + key[1:len(key)-1])
+			if err != nil {
+				return ex, fmt.Errorf("targets: %q: %v", t, err)
+			}
+			tg.key, tg.re = "", re
+		}
+		ex.targets = append(ex.targets, tg)
 	}
-	if len(ex.lo) == 0 && len(ex.tags) == 0 {
-		return ex, fmt.Errorf("rules or tags: at least one is required")
+	if len(ex.lo) == 0 && len(ex.tags) == 0 && len(ex.targets) == 0 {
+		return ex, fmt.Errorf("rules, tags or targets: at least one is required (an exclusion of everything would switch the waf off)")
 	}
 	return ex, nil
 }
@@ -819,7 +866,8 @@ func excludedBy(excl []exclusion, op string, r *crsRule, target string) bool {
 		if len(e.ops) > 0 && !e.ops[op] {
 			continue
 		}
-		hit := false
+		// Targets alone take the targets out of every rule.
+		hit := len(e.lo) == 0 && len(e.tags) == 0
 		for i := range e.lo {
 			if r.id >= e.lo[i] && r.id <= e.hi[i] {
 				hit = true
@@ -833,11 +881,12 @@ func excludedBy(excl []exclusion, op string, r *crsRule, target string) bool {
 		if !hit {
 			continue
 		}
-		if len(e.targets) == 0 || e.targets[target] || e.targets[strings.SplitN(target, ":", 2)[0]+":"] {
+		if len(e.targets) == 0 {
 			return true
 		}
-		if col, key, _ := strings.Cut(target, ":"); col == "ARGS_GET" || col == "ARGS_POST" || col == "ARGS_PATH" {
-			if e.targets["ARGS:"+key] {
+		col, key, _ := strings.Cut(target, ":")
+		for _, t := range e.targets {
+			if t.matches(col, key) {
 				return true
 			}
 		}
