@@ -213,6 +213,17 @@ func groundTruthCases() []closedCase {
 					return fmt.Sprintf("%s: %d %s", u, resp.StatusCode, body)
 				}
 			}
+			// The profile allows https only, so the http URLs above stop at
+			// the scheme check; over https the address check (or the WAF's
+			// RFI rules, which run first) must stop them, whatever form the
+			// address takes.
+			for _, u := range []string{"https://169.254.169.254/latest/meta-data/", "https://127.1/", "https://[::ffff:127.0.0.1]/", "https://2130706433/", "https://0x7f.1/", "https://[::ffff:a9fe:a9fe]/"} {
+				resp, body := p.send(t, "alice", "POST", "/api/v1/users/1/avatar/import", `{"url":"`+u+`"}`)
+				byAddress := bytes.Contains(body, []byte("ssrf.forbidden_address")) || bytes.Contains(body, []byte("waf."))
+				if !refused(resp) || !byAddress {
+					return fmt.Sprintf("%s: %d %s, want a refusal by the ssrf address check or the waf", u, resp.StatusCode, body)
+				}
+			}
 			return ""
 		}},
 		{"DB-16", "a webhook to an internal URL", func(t *testing.T, p *profile) string {
@@ -333,5 +344,20 @@ func TestProfileTransferOrders(t *testing.T) {
 	}
 	if fmt.Sprint(codes) != "[201 201 201 201 429]" {
 		t.Errorf("orders 2..6 within the hour = %v, want four 201 then 429 (5 per hour, shared with transfers)", codes)
+	}
+}
+
+// TestProfileRefusesXXE sends XML with an external entity through the
+// whole profile: refused with 400 before demobank sees it, whatever
+// guard comes first, and with an event naming the XML refusal.
+func TestProfileRefusesXXE(t *testing.T) {
+	p := startProfile(t)
+	xxe := `<?xml version="1.0"?><!DOCTYPE t [<!ENTITY x SYSTEM "file:///etc/passwd">]><transfer><memo>&x;</memo></transfer>`
+	resp, body := p.env.Do(t, "POST", "/api/v1/transfers", p.tokens["alice"], xxe, "Content-Type", "application/xml")
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "request_id") || strings.Contains(string(body), "root:") {
+		t.Fatalf("XXE transfer = %d %s, want 400 problem+json", resp.StatusCode, body)
+	}
+	if len(p.env.EventsWithRule("waf.xml_dtd")) == 0 {
+		t.Errorf("no waf.xml_dtd event for the XXE transfer (body %s)", body)
 	}
 }
