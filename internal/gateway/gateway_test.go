@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/apiguard/apiguard/internal/pipeline"
 )
 
 const oneAPI = `
@@ -443,5 +446,93 @@ func TestBodyLimitEvent(t *testing.T) {
 	evs := tg.rec.eventsWithRule("limits.body_too_large")
 	if len(evs) != 1 || evs[0].Category != "API4" || evs[0].Guard != "gateway" {
 		t.Errorf("events = %+v, want one limits.body_too_large by gateway in API4", evs)
+	}
+}
+
+// apiguard's own answers (problems, an allowed preflight) carry the
+// security headers, HSTS included over TLS: the API's SecurityHeaderer
+// guard decides them, the defaults apply without one.
+func TestOwnAnswersSecurityHeaders(t *testing.T) {
+	up := echoUpstream(t, "a")
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close()
+	doc := `
+admin: {listen: "off"}
+apis:
+  - name: plain
+    match: {path_prefix: /plain}
+    upstream: {urls: ["${UP0}"]}
+    guards: {testguard: {block_path: /plain/blocked, answer_path: /plain/preflight}}
+  - name: tuned
+    match: {path_prefix: /tuned}
+    upstream: {urls: ["${UP0}"]}
+    guards: {testguard: {block_path: /tuned/blocked, answer_path: /tuned/preflight, hsts: "max-age=600"}}
+  - name: nohsts
+    match: {path_prefix: /nohsts}
+    upstream: {urls: ["${UP0}"]}
+    guards: {testguard: {block_path: /nohsts/blocked, hsts: ""}}
+  - name: down
+    match: {path_prefix: /down}
+    upstream: {urls: ["${UP1}"]}
+`
+	tg := startGateway(t, doc, map[string]string{"UP0": up.URL, "UP1": deadURL})
+	const absent = ""
+	tests := []struct {
+		name, method, path string
+		tls                bool
+		status             int
+		hsts               string
+	}{
+		{"no API, TLS", "GET", "/other", true, 404, pipeline.DefaultOwnHSTS},
+		{"no API, plain HTTP", "GET", "/other", false, 404, absent},
+		{"protocol rejection, TLS", "TRACE", "/plain/x", true, 501, pipeline.DefaultOwnHSTS},
+		{"guard block, TLS", "GET", "/plain/blocked", true, 403, pipeline.DefaultOwnHSTS},
+		{"guard block, plain HTTP", "GET", "/plain/blocked", false, 403, absent},
+		{"guard block, the API's HSTS", "GET", "/tuned/blocked", true, 403, "max-age=600"},
+		{"guard block, the API's HSTS off", "GET", "/nohsts/blocked", true, 403, absent},
+		{"upstream down, TLS", "GET", "/down/x", true, 502, pipeline.DefaultOwnHSTS},
+		{"preflight answer, TLS", "OPTIONS", "/plain/preflight", true, 204, pipeline.DefaultOwnHSTS},
+		{"preflight answer, plain HTTP", "OPTIONS", "/plain/preflight", false, 204, absent},
+		{"preflight answer, the API's HSTS", "OPTIONS", "/tuned/preflight", true, 204, "max-age=600"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.path, nil)
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			rec := httptest.NewRecorder()
+			tg.g.ServeHTTP(rec, r)
+			h := rec.Header()
+			if rec.Code != tt.status {
+				t.Fatalf("status = %d, want %d (%s)", rec.Code, tt.status, rec.Body)
+			}
+			want := map[string]string{
+				"Strict-Transport-Security": tt.hsts,
+				"X-Content-Type-Options":    "nosniff",
+				"Cache-Control":             "no-store",
+				"Content-Security-Policy":   pipeline.DefaultContentSecurityPolicy,
+				"X-Frame-Options":           "DENY",
+				"Referrer-Policy":           "no-referrer",
+			}
+			if tt.status == 204 {
+				// The guard's own headers stay: browsers cache the
+				// preflight by Access-Control-Max-Age.
+				want["Access-Control-Max-Age"] = "600"
+				want["Access-Control-Allow-Origin"] = "https://app.example"
+				if rec.Body.Len() != 0 {
+					t.Errorf("preflight answer has a body: %q", rec.Body)
+				}
+			}
+			for k, v := range want {
+				if got := h.Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
 	}
 }

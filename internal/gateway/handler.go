@@ -271,7 +271,17 @@ func (g *Gateway) proxyError(rw http.ResponseWriter, r *http.Request, err error)
 		Verdict: pipeline.Verdict{Action: pipeline.Block, Status: status, Rule: rule, Title: title, Detail: detail}})
 	d := &rq.x.Decisions[len(rq.x.Decisions)-1]
 	rq.blocked = d
-	pipeline.WriteProblem(w, pipeline.ProblemFor(d, rq.x.ID))
+	pipeline.WriteProblemFor(w, rq.x.Request, rq.securityHeaders(), pipeline.ProblemFor(d, rq.x.ID))
+}
+
+// securityHeaders are the security headers of apiguard's own answers to
+// this request: the API's headers guard decides them, the defaults apply
+// when no API matched or the guard is off.
+func (rq *request) securityHeaders() pipeline.SecurityHeaders {
+	if rq.api == nil {
+		return pipeline.DefaultSecurityHeaders
+	}
+	return rq.api.pipe.SecurityHeaders()
 }
 
 // reject answers a protocol-hardening rejection.
@@ -305,15 +315,20 @@ func (g *Gateway) block(w *statusWriter, rq *request, d *pipeline.Decision) {
 	}
 	if d.Verdict.Action == pipeline.Answer {
 		// Not a refusal: the guard answered (an allowed CORS preflight).
+		// It carries the same security headers as a refusal; they leave
+		// the guard's own headers (Access-Control-*) alone, and no-store
+		// does not stop browsers caching a preflight (see
+		// pipeline.SecurityHeaders.Set).
 		status := d.Verdict.Status
 		if status == 0 {
 			status = http.StatusNoContent
 		}
+		rq.securityHeaders().Set(w.Header(), rq.x.Request)
 		w.WriteHeader(status)
 		return
 	}
 	rq.blocked = d
-	pipeline.WriteProblem(w, pipeline.ProblemFor(d, rq.x.ID))
+	pipeline.WriteProblemFor(w, rq.x.Request, rq.securityHeaders(), pipeline.ProblemFor(d, rq.x.ID))
 }
 
 func containsDecision(ds []pipeline.Decision, d *pipeline.Decision) bool {

@@ -185,6 +185,12 @@ type testGuardConfig struct {
 	FailPath        string `yaml:"fail_path"`
 	SlowPath        string `yaml:"slow_path"`
 	RecordCert      bool   `yaml:"record_cert"`
+	// AnswerPath is answered 204 with CORS headers, as the headers guard
+	// answers an allowed preflight.
+	AnswerPath string `yaml:"answer_path"`
+	// HSTS, when set, makes the guard decide the security headers of
+	// apiguard's own answers (as the headers guard does), with this HSTS.
+	HSTS *string `yaml:"hsts"`
 }
 
 type testGuard struct{ cfg testGuardConfig }
@@ -205,8 +211,23 @@ func (g *testGuard) Request(ctx context.Context, x *pipeline.Exchange) (pipeline
 		return pipeline.Verdict{Action: pipeline.Block, Status: 403, Rule: "denylist.test", Category: "API1", Title: "Blocked for the test.", Detail: "secret detail"}, nil
 	case g.cfg.FailPath:
 		return pipeline.Verdict{}, fmt.Errorf("backend down")
+	case g.cfg.AnswerPath:
+		h := http.Header{}
+		h.Set("Access-Control-Allow-Origin", "https://app.example")
+		h.Set("Access-Control-Max-Age", "600")
+		return pipeline.Verdict{Action: pipeline.Answer, Status: http.StatusNoContent, Rule: "denylist.test_answer", Header: h}, nil
 	}
 	return pipeline.Verdict{}, nil
+}
+
+// shTestGuard is a testGuard that decides the security headers of
+// apiguard's own answers.
+type shTestGuard struct{ testGuard }
+
+func (g *shTestGuard) SecurityHeaders() pipeline.SecurityHeaders {
+	s := pipeline.DefaultSecurityHeaders
+	s.HSTS = *g.cfg.HSTS
+	return s
 }
 
 type testRespGuard struct{ cfg testGuardConfig }
@@ -225,6 +246,9 @@ func init() {
 		ok, err := b.Decode(&c)
 		if err != nil || !ok {
 			return nil, err
+		}
+		if c.HSTS != nil {
+			return &shTestGuard{testGuard{cfg: c}}, nil
 		}
 		return &testGuard{cfg: c}, nil
 	}})

@@ -117,6 +117,7 @@ type Pipeline struct {
 	request  []Step
 	response []Step
 	closers  []Closer
+	security *SecurityHeaders // from a SecurityHeaderer step, or nil
 }
 
 // New returns a pipeline of the given steps. Steps are sorted into the
@@ -143,6 +144,15 @@ func New(steps []Step) (*Pipeline, error) {
 		} else if c, ok := s.Response.(Closer); ok {
 			p.closers = append(p.closers, c)
 		}
+		if p.security == nil {
+			if sh, ok := s.Request.(SecurityHeaderer); ok {
+				v := sh.SecurityHeaders()
+				p.security = &v
+			} else if sh, ok := s.Response.(SecurityHeaderer); ok {
+				v := sh.SecurityHeaders()
+				p.security = &v
+			}
+		}
 	}
 	sort.SliceStable(p.request, func(i, j int) bool {
 		return slices.Index(RequestOrder, p.request[i].Name) < slices.Index(RequestOrder, p.request[j].Name)
@@ -160,6 +170,17 @@ func (p *Pipeline) RequestSteps() []string {
 		out[i] = s.Name
 	}
 	return out
+}
+
+// SecurityHeaders returns the security headers of apiguard's own answers
+// for this pipeline's API: those of its SecurityHeaderer guard (the headers
+// guard), or DefaultSecurityHeaders when it has none. p may be nil (a
+// request no API matched).
+func (p *Pipeline) SecurityHeaders() SecurityHeaders {
+	if p == nil || p.security == nil {
+		return DefaultSecurityHeaders
+	}
+	return *p.security
 }
 
 // HasResponseSteps reports whether any response guard is configured.

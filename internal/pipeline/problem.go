@@ -28,8 +28,17 @@ type ProblemError struct {
 	Detail  string `json:"detail"`
 }
 
-// WriteProblem answers the client with a problem+json body.
+// WriteProblem answers the client with a problem+json body and
+// DefaultSecurityHeaders. It does not know the request, so it never sends
+// Strict-Transport-Security: code that has the request uses
+// WriteProblemFor.
 func WriteProblem(w http.ResponseWriter, p Problem) {
+	WriteProblemFor(w, nil, DefaultSecurityHeaders, p)
+}
+
+// WriteProblemFor answers the client of r with a problem+json body and the
+// security headers s (SecurityHeaders.Set: HSTS when r came in over TLS).
+func WriteProblemFor(w http.ResponseWriter, r *http.Request, s SecurityHeaders, p Problem) {
 	if p.Status == 0 {
 		p.Status = http.StatusForbidden
 	}
@@ -43,11 +52,7 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	s.Set(h, r)
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(body)
 }

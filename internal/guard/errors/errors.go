@@ -10,7 +10,9 @@ package errors
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"encoding/json"
 	stderrors "errors"
@@ -237,16 +239,44 @@ func (g *guard) match(body []byte) string {
 }
 
 // decoded returns body without its gzip or deflate content coding when it
-// has one (bounded by limit), else body itself.
+// has one, else body itself. The decoded text is bounded by limit, the
+// same bound for every coding, so a decompression bomb costs at most limit
+// bytes. A stream that breaks off yields what was decoded before the break
+// (still worth checking for signatures).
 func decoded(encoding string, body []byte, limit int64) []byte {
-	enc := strings.ToLower(strings.TrimSpace(encoding))
-	if enc != "gzip" && enc != "x-gzip" {
-		return body
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return body
+		}
+		return readBounded(zr, limit)
+	case "deflate":
+		// HTTP "deflate" is the zlib format (RFC 9110, 8.4.1.2); some
+		// servers send a raw deflate stream instead. Try zlib, fall back
+		// to raw deflate when the zlib header or stream is not valid.
+		var partial []byte
+		if zr, err := zlib.NewReader(bytes.NewReader(body)); err == nil {
+			out, err := io.ReadAll(io.LimitReader(zr, limit))
+			if err == nil {
+				return out
+			}
+			partial = out
+		}
+		out, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(body)), limit))
+		switch {
+		case err == nil || len(out) > len(partial):
+			return out
+		case len(partial) > 0:
+			return partial
+		}
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return body
-	}
-	out, _ := io.ReadAll(io.LimitReader(zr, limit))
+	return body
+}
+
+// readBounded reads at most limit bytes of r, keeping what was read
+// before an error.
+func readBounded(r io.Reader, limit int64) []byte {
+	out, _ := io.ReadAll(io.LimitReader(r, limit))
 	return out
 }

@@ -2,6 +2,9 @@ package errors
 
 import (
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -144,6 +147,103 @@ func TestCompileErrors(t *testing.T) {
 	} {
 		if _, err := compile(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("compile(%+v) = %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+}
+
+// zeros is an endless reader of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// encode compresses plain in the named content coding: gzip, zlib (HTTP
+// "deflate" as RFC 9110 defines it) or raw (a bare deflate stream, as some
+// servers send for "deflate").
+func encode(t *testing.T, coding string, plain io.Reader) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	var w io.WriteCloser
+	switch coding {
+	case "gzip":
+		w = gzip.NewWriter(&buf)
+	case "zlib":
+		w = zlib.NewWriter(&buf)
+	case "raw":
+		w, _ = flate.NewWriter(&buf, flate.DefaultCompression)
+	default:
+		t.Fatalf("unknown coding %q", coding)
+	}
+	if _, err := io.Copy(w, plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Compressed error bodies are checked for signatures after decoding, and
+// decoding stays bounded by max_body however far the body inflates.
+func TestResponseContentCoding(t *testing.T) {
+	const trace = "goroutine 7 [running]:\nmain.f()\n\t/src/app/main.go:12 +0x1d\n"
+	const maxBody = 64 << 10
+	bomb := func() io.Reader { return io.MultiReader(strings.NewReader(trace), io.LimitReader(zeros{}, 8<<20)) }
+	hiddenBomb := func() io.Reader { return io.MultiReader(io.LimitReader(zeros{}, 8<<20), strings.NewReader(trace)) }
+	tests := []struct {
+		name     string
+		header   string // Content-Encoding
+		coding   string // how the test encodes the body
+		plain    func() io.Reader
+		replaced bool
+	}{
+		{"gzip trace", "gzip", "gzip", func() io.Reader { return strings.NewReader(trace) }, true},
+		{"deflate (zlib) trace", "deflate", "zlib", func() io.Reader { return strings.NewReader(trace) }, true},
+		{"deflate (raw) trace", "deflate", "raw", func() io.Reader { return strings.NewReader(trace) }, true},
+		{"Deflate header case", " Deflate ", "zlib", func() io.Reader { return strings.NewReader(trace) }, true},
+		{"deflate (zlib) clean", "deflate", "zlib", func() io.Reader { return strings.NewReader(`{"error":"name is required"}`) }, false},
+		{"deflate (raw) clean", "deflate", "raw", func() io.Reader { return strings.NewReader(`{"error":"name is required"}`) }, false},
+		{"deflate (zlib) bomb with a trace first", "deflate", "zlib", bomb, true},
+		{"deflate (raw) bomb with a trace first", "deflate", "raw", bomb, true},
+		{"gzip bomb with a trace first", "gzip", "gzip", bomb, true},
+		// The trace past max_body decoded bytes is never reached: the
+		// decoder stops at the bound instead of inflating 8MiB.
+		{"deflate (zlib) bomb hiding a trace past the bound", "deflate", "zlib", hiddenBomb, false},
+		{"deflate (raw) bomb hiding a trace past the bound", "deflate", "raw", hiddenBomb, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := encode(t, tt.coding, tt.plain())
+			if len(body) >= maxBody {
+				t.Fatalf("encoded body is %d bytes, over max_body: the test would not reach the decoder", len(body))
+			}
+			if n := len(decoded(tt.header, body, maxBody)); n > maxBody {
+				t.Errorf("decoded %d bytes, want at most max_body %d", n, maxBody)
+			}
+			h := http.Header{"Content-Type": {"text/plain"}, "Content-Encoding": {tt.header}}
+			resp, v, out := run(t, Config{ClientErrors: Signatures, MaxBody: maxBody}, 400, h, string(body))
+			replaced := resp.Header.Get("Content-Type") == "application/problem+json"
+			if replaced != tt.replaced {
+				t.Fatalf("replaced = %v, want %v (verdict %+v)", replaced, tt.replaced, v)
+			}
+			if replaced {
+				if v.Rule != RuleClientLeak || !strings.Contains(v.Detail, "(go_stack)") || resp.Header.Get("Content-Encoding") != "" || !strings.Contains(out, `"request_id":"rid-1"`) {
+					t.Errorf("verdict %+v, Content-Encoding %q, body %s; want a go_stack leak scrubbed into a plain problem", v, resp.Header.Get("Content-Encoding"), out)
+				}
+				if len(v.Detail) > 2*(2<<10)+200 {
+					t.Errorf("detail is %d bytes, want it truncated", len(v.Detail))
+				}
+			} else if out != string(body) {
+				t.Error("a clean answer's body changed")
+			}
+		})
+	}
+}
+
+// A body that is not what its Content-Encoding says is checked as it is.
+func TestDecodedFallsBackToTheBody(t *testing.T) {
+	for _, enc := range []string{"gzip", "deflate", "br", ""} {
+		if got := decoded(enc, []byte("not compressed"), 1<<10); string(got) != "not compressed" {
+			t.Errorf("decoded(%q) = %q, want the body itself", enc, got)
 		}
 	}
 }

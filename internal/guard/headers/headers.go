@@ -6,6 +6,10 @@
 // "headers"). The request step also answers 405 with Allow for methods
 // the spec does not describe on a documented path.
 //
+// The guard also decides the security headers of apiguard's own answers
+// for its API (problems, allowed preflights): the gateway takes them from
+// the pipeline, which asks this guard (pipeline.SecurityHeaderer).
+//
 // The guard is on for every API, even without a headers section; the
 // section tunes it, and `enabled: false` turns it off.
 package headers
@@ -19,12 +23,13 @@ import (
 	"github.com/apiguard/apiguard/internal/pipeline"
 )
 
-// Default header values.
+// Default header values (shared with apiguard's own answers, see
+// pipeline.SecurityHeaders).
 const (
-	DefaultHSTS                  = "max-age=31536000; includeSubDomains"
-	DefaultContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"
-	DefaultFrameOptions          = "DENY"
-	DefaultReferrerPolicy        = "no-referrer"
+	DefaultHSTS                  = pipeline.DefaultHSTS
+	DefaultContentSecurityPolicy = pipeline.DefaultContentSecurityPolicy
+	DefaultFrameOptions          = pipeline.DefaultFrameOptions
+	DefaultReferrerPolicy        = pipeline.DefaultReferrerPolicy
 	DefaultCacheControl          = "no-store"
 )
 
@@ -54,7 +59,8 @@ type Config struct {
 	// Enabled turns the guard on. Default true (also without a section).
 	Enabled *bool `yaml:"enabled"`
 	// HSTS is the Strict-Transport-Security value, sent only on answers
-	// to requests that came in over TLS. Default
+	// to requests that came in over TLS, upstream answers and apiguard's
+	// own (refusals, preflights) alike. Default
 	// "max-age=31536000; includeSubDomains".
 	HSTS *string `yaml:"hsts"`
 	// ContentSecurityPolicy is set on JSON answers (and on others that
@@ -91,6 +97,9 @@ type policy struct {
 	set                               [][2]string
 	cors                              *cors
 	methodNotAllowed                  bool
+	// own are the security headers of apiguard's own answers (refusals,
+	// preflights) for the API.
+	own pipeline.SecurityHeaders
 }
 
 func strOr(p *string, def string) string {
@@ -154,7 +163,30 @@ func compile(c Config) (*policy, error) {
 		return nil, err
 	}
 	p.cors = cr
+	p.own = p.securityHeaders()
 	return p, nil
+}
+
+// securityHeaders derives the security headers of apiguard's own answers
+// from the policy. The configured hsts wins, "" included (no HSTS: a host
+// the operator does not want pinned to HTTPS is not pinned by a refusal
+// either). A configured CSP, X-Frame-Options or Referrer-Policy replaces
+// the default; turning one off ("") only affects upstream answers: apiguard's
+// own answers are its fixed problem JSON or no body at all, which those
+// headers cannot break. nosniff and no-store are always set on them.
+func (p *policy) securityHeaders() pipeline.SecurityHeaders {
+	s := pipeline.DefaultSecurityHeaders
+	s.HSTS = p.hsts
+	if p.csp != "" {
+		s.ContentSecurityPolicy = p.csp
+	}
+	if p.frame != "" {
+		s.FrameOptions = p.frame
+	}
+	if p.referrer != "" {
+		s.ReferrerPolicy = p.referrer
+	}
+	return s
 }
 
 func validName(s string) bool {
@@ -182,6 +214,9 @@ func validValue(s string) bool {
 // responseGuard is the "headers" response step.
 type responseGuard struct{ p *policy }
 
+// SecurityHeaders are the headers of apiguard's own answers for the API.
+func (g *responseGuard) SecurityHeaders() pipeline.SecurityHeaders { return g.p.own }
+
 // Response rewrites the answer's headers. It never blocks.
 func (g *responseGuard) Response(_ context.Context, x *pipeline.Exchange, resp *http.Response) (pipeline.Verdict, error) {
 	g.p.apply(resp.Header, x)
@@ -202,7 +237,7 @@ func (p *policy) apply(h http.Header, x *pipeline.Exchange) {
 	if p.nosniff {
 		h.Set("X-Content-Type-Options", "nosniff")
 	}
-	if p.hsts != "" && x.Request != nil && x.Request.TLS != nil {
+	if p.hsts != "" && pipeline.ViaTLS(x.Request) {
 		h.Set("Strict-Transport-Security", p.hsts)
 	}
 	strict := isJSON(h.Get("Content-Type"))

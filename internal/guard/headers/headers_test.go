@@ -300,3 +300,96 @@ headers:
 		}
 	}
 }
+
+// apiguard's own answers for the API — the allowed preflight this guard
+// answers, a refused one, a 405 — carry the security headers, with this
+// guard's HSTS over TLS.
+func TestOwnAnswersCarrySecurityHeaders(t *testing.T) {
+	for _, tt := range []struct {
+		name, section, hsts string
+	}{
+		{"default hsts", demobankSection, DefaultHSTS},
+		{"configured hsts", demobankSection + "  hsts: \"max-age=600\"\n", "max-age=600"},
+		{"hsts off", demobankSection + "  hsts: \"\"\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := gatewaytest.Start(t, gatewaytest.Options{Guards: tt.section})
+			preflight := func(origin string) *http.Request {
+				r := httptest.NewRequest("OPTIONS", "/api/v1/users/1", nil)
+				r.Header.Set("Origin", origin)
+				r.Header.Set("Access-Control-Request-Method", "PATCH")
+				return r
+			}
+			for _, c := range []struct {
+				name   string
+				r      *http.Request
+				tls    bool
+				status int
+			}{
+				{"allowed preflight over TLS", preflight("https://app.demobank.example"), true, 204},
+				{"allowed preflight over plain HTTP", preflight("https://app.demobank.example"), false, 204},
+				{"refused preflight over TLS", preflight("https://evil.example"), true, 403},
+				{"405 over TLS", httptest.NewRequest("DELETE", "/api/v1/users/1", nil), true, 405},
+			} {
+				if c.tls {
+					c.r.TLS = &tls.ConnectionState{}
+				}
+				rec := httptest.NewRecorder()
+				env.Gateway.ServeHTTP(rec, c.r)
+				if rec.Code != c.status {
+					t.Fatalf("%s = %d %s, want %d", c.name, rec.Code, rec.Body, c.status)
+				}
+				want := map[string]string{
+					"X-Content-Type-Options":    "nosniff",
+					"Cache-Control":             "no-store",
+					"Content-Security-Policy":   DefaultContentSecurityPolicy,
+					"X-Frame-Options":           DefaultFrameOptions,
+					"Referrer-Policy":           DefaultReferrerPolicy,
+					"Strict-Transport-Security": "",
+				}
+				if c.tls {
+					want["Strict-Transport-Security"] = tt.hsts
+				}
+				if c.status == 204 {
+					// The preflight stays cacheable by the browser.
+					want["Access-Control-Max-Age"] = "600"
+					want["Access-Control-Allow-Origin"] = "https://app.demobank.example"
+				}
+				for k, v := range want {
+					if got := rec.Header().Get(k); got != v {
+						t.Errorf("%s: %s = %q, want %q", c.name, k, got, v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The security headers of apiguard's own answers follow the section: a
+// configured value replaces the default; "off" turns HSTS off but leaves
+// the defaults of the other headers (harmless on apiguard's fixed bodies).
+func TestOwnSecurityHeadersFromConfig(t *testing.T) {
+	s := func(v string) *string { return &v }
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+		want pipeline.SecurityHeaders
+	}{
+		{"defaults", Config{}, pipeline.SecurityHeaders{HSTS: DefaultHSTS, ContentSecurityPolicy: DefaultContentSecurityPolicy, FrameOptions: DefaultFrameOptions, ReferrerPolicy: DefaultReferrerPolicy}},
+		{"configured", Config{HSTS: s("max-age=600"), ContentSecurityPolicy: s("default-src 'self'"), FrameOptions: s("SAMEORIGIN"), ReferrerPolicy: s("same-origin")},
+			pipeline.SecurityHeaders{HSTS: "max-age=600", ContentSecurityPolicy: "default-src 'self'", FrameOptions: "SAMEORIGIN", ReferrerPolicy: "same-origin"}},
+		{"off", Config{HSTS: s(""), ContentSecurityPolicy: s(""), FrameOptions: s(""), ReferrerPolicy: s("")},
+			pipeline.SecurityHeaders{ContentSecurityPolicy: DefaultContentSecurityPolicy, FrameOptions: DefaultFrameOptions, ReferrerPolicy: DefaultReferrerPolicy}},
+	} {
+		p, err := compile(tt.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (&requestGuard{p: p}).SecurityHeaders(); got != tt.want {
+			t.Errorf("%s: request step %+v, want %+v", tt.name, got, tt.want)
+		}
+		if got := (&responseGuard{p: p}).SecurityHeaders(); got != tt.want {
+			t.Errorf("%s: response step %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}

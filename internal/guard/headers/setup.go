@@ -47,6 +47,10 @@ type requestGuard struct {
 	spec *openapi.Spec
 }
 
+// SecurityHeaders are the headers of apiguard's own answers for the API,
+// the preflights answered here included.
+func (g *requestGuard) SecurityHeaders() pipeline.SecurityHeaders { return g.p.own }
+
 // Rule ids of the request step.
 const (
 	RulePreflight        = "headers.cors_preflight"
