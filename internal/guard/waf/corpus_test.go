@@ -145,6 +145,13 @@ func TestCorpus(t *testing.T) {
 	if tpr < 95 {
 		t.Errorf("true-positive rate = %.1f %%, want >= 95 %%", tpr)
 	}
+	// No class of attack and no placement may hide behind the others.
+	for _, k := range keys {
+		c := table[k]
+		if (strings.HasPrefix(k, "class ") && k != "class benign" || strings.HasSuffix(k, "(attacks)")) && c.hit*100 < 90*c.n {
+			t.Errorf("%s: %d of %d detected, want >= 90 %%", k, c.hit, c.n)
+		}
+	}
 	if fpr > 1 {
 		t.Errorf("false-positive rate = %.2f %%, want <= 1 %%", fpr)
 	}

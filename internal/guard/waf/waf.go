@@ -839,7 +839,7 @@ func (g *Guard) matches(x *pipeline.Exchange, ms []types.MatchedRule) ([]int, []
 		kept := false
 		for _, d := range m.MatchedDatas() {
 			target := d.Variable().Name() + ":" + strings.ToLower(d.Key())
-			if g.excluded(x, r, target) {
+			if g.excluded(x, r, target) || valueNotFile(x, id) {
 				continue
 			}
 			if !kept {
@@ -852,6 +852,22 @@ func (g *Guard) matches(x *pipeline.Exchange, ms []types.MatchedRule) ([]int, []
 		}
 	}
 	return ids, where
+}
+
+// ruleRestrictedExtension is CRS 920440: the request's last path segment
+// ends in an extension of the restricted list (.bak, .sql, .com, ...).
+const ruleRestrictedExtension = 920440
+
+// valueNotFile reports whether a match of rule id is about a file
+// extension in a last path segment the spec says is a parameter value
+// (/users/{email} with alice@example.com is not a .com file). Every
+// argument rule still inspects the value, as path.<name>.
+func valueNotFile(x *pipeline.Exchange, id int) bool {
+	if id != ruleRestrictedExtension || x.Operation == nil {
+		return false
+	}
+	p := x.Operation.Path
+	return strings.Contains(p[strings.LastIndexByte(p, '/')+1:], "{")
 }
 
 func (g *Guard) excluded(x *pipeline.Exchange, r *crsRule, target string) bool {

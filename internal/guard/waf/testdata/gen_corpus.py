@@ -54,6 +54,21 @@ B = ["Dinner with Anna", "O'Brien's birthday present", "Rent for March", "Don't 
      "I'd like to select a new plan", "from 9 to 5 on weekdays", "My name is D'Angelo", "L'Oréal products",
      "Schedule: Mon-Fri 09:00-17:00", "Version 2.3.1-beta", "Key: ABCD-1234-EFGH", "the union of two sets",
      "whatever; anyway", "yes/no", "50/50 split", "sale -- today only", "5 * 3 = 15", "Order #A-77 (urgent)"]
+# Realistic path segments, as many as the texts of the other placements:
+# identifiers, names, e-mail addresses, dates, versions, slugs and file
+# names, as an API's path parameters carry them.
+P = ["alice@example.com", "bob.smith+bank@mail.example.org", "jane_doe@example.net", "ops@sub.example.co.uk", "x@y.io",
+     "o'brien", "d'angelo", "O'Connor-Smith", "jean-luc", "José", "Zoë", "Straße", "Ånström", "Nguyễn", "Łukasz",
+     "東京", "Привет", "محمد", "Ελένη", "राजेश", "김민준", "Dvořák", "Müller", "Renée", "Siobhán",
+     "INV-2024-000123", "ORD-77-A", "SKU_55012-XL", "ABCD-1234-EFGH", "550e8400-e29b-41d4-a716-446655440000",
+     "01HZX3K8Y5Q9W2N4M6P7R8T0VB", "a3f9c2e1", "cus_NffrFeUfNV2Hib", "pi_3MtwBwLkdIwHu7ix28a3tqPa", "1f0c9d2b-7a33-4c1e-9f9a-2b8f6f1d9e4c",
+     "100", "42.5", "-17", "0", "9007199254740993",
+     "2024-03-31", "2024-03-31T12:00:00Z", "31.03.2024", "v2.3.1-beta", "1.0.0-rc.1+build.5", "2024-Q3", "week-14",
+     "my-first-post", "rock-n-roll", "how-to-bake-bread", "2024-annual-report", "hello-world", "the-art-of-war", "top-10-tips",
+     "report-q3-2024.pdf", "photo_01.jpg", "avatar.png", "export.csv", "data.json", "notes.txt", "budget.xlsx", "contract_v2.docx",
+     "user.name", "first_last", "~alice", "tom&jerry", "R&D", "C++", "C#", "50% off", "a b c", "item #42", "hello world",
+     "café", "naïve", "ünïcödé", "en-US", "de_DE", "EUR", "GB29NWBK60161331926819", "+44 20 7946 0958", "main", "beta-2",
+     "rc-1", "latest", "stable"]
 
 out = []
 def add(cls, place, enc, attack, method, path, ctype="", body="", headers=None):
@@ -78,6 +93,9 @@ def placements(cls, p, attack):
         add(cls, "header", "raw", attack, "GET", "/api/v1/accounts", headers={"Referer": "https://app.example/" + up.quote(p, safe="") if attack else "https://app.example/home", "User-Agent": p if attack else "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"})
     if attack:
         add(cls, "path", "url", attack, "GET", "/api/v1/accounts/" + up.quote(p, safe=""))
+    # The encodings, for legitimate text too: a decoder that turns benign
+    # text into an attack is a false positive.
+    if True:
         add(cls, "query", "double-url", attack, "GET", "/api/v1/search?q=" + up.quote(up.quote(p, safe=""), safe=""))
         add(cls, "json", "unicode-escape", attack, "POST", "/api/v1/transfers", "application/json",
             json.dumps({"from_account_id": 101, "to_account_id": 202, "amount": 5, "currency": "EUR", "memo": p}, ensure_ascii=True).replace("'", "\\u0027").replace("<", "\\u003c").replace("(", "\\u0028"))
@@ -97,5 +115,7 @@ for p in xxe:
     add("xxe", "xml", "soap", True, "POST", "/api/v1/transfers", "text/xml", p)
 for p in B:
     placements("benign", p, False)
+for p in P:
+    add("benign", "path", "url", False, "GET", "/api/v1/accounts/" + up.quote(p, safe=""))
 for line in out:
     print(json.dumps(line, ensure_ascii=False))
