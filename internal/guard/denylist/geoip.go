@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 )
@@ -12,14 +14,32 @@ import (
 // is about 10 MB, GeoIP2-City about 70 MB).
 const maxGeoDBSize = 256 << 20
 
-// geoDB places addresses in countries with a MaxMind DB. The file is read
-// into memory once per config generation (no mmap, nothing to close: a
-// reload that drops it leaves it to the garbage collector).
+// geoDB places addresses in countries with a MaxMind DB, read into memory
+// (no mmap, nothing to close: a reload that drops it leaves it to the
+// garbage collector).
 type geoDB struct {
 	r *maxminddb.Reader
 }
 
-// openGeoDB reads and checks a MaxMind DB file.
+// geoDBs shares a database between the APIs and config generations that
+// name the same unchanged file: ten APIs with one GeoIP2-City database
+// hold one 70 MB copy, not ten, and a reload that does not touch the file
+// does not read it again. An entry is replaced when the file's size or
+// modification time changes; one entry per path ever configured stays.
+var geoDBs = struct {
+	sync.Mutex
+	m map[string]geoEntry
+}{m: map[string]geoEntry{}}
+
+type geoEntry struct {
+	size int64
+	mod  time.Time
+	db   *geoDB
+}
+
+// openGeoDB returns the database of the file at path: the shared copy
+// when the file has not changed since it was read, else the file read
+// and checked anew.
 func openGeoDB(path string) (*geoDB, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -27,6 +47,11 @@ func openGeoDB(path string) (*geoDB, error) {
 	}
 	if fi.Size() > maxGeoDBSize {
 		return nil, fmt.Errorf("%s: %d bytes, larger than %d", path, fi.Size(), maxGeoDBSize)
+	}
+	geoDBs.Lock()
+	defer geoDBs.Unlock()
+	if e, ok := geoDBs.m[path]; ok && e.size == fi.Size() && e.mod.Equal(fi.ModTime()) {
+		return e.db, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -36,7 +61,9 @@ func openGeoDB(path string) (*geoDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a MaxMind DB: %w", path, err)
 	}
-	return &geoDB{r: r}, nil
+	db := &geoDB{r: r}
+	geoDBs.m[path] = geoEntry{size: fi.Size(), mod: fi.ModTime(), db: db}
+	return db, nil
 }
 
 // country returns the ISO 3166-1 alpha-2 code of the country a's network

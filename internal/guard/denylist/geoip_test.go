@@ -3,10 +3,12 @@ package denylist
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -149,5 +151,39 @@ func BenchmarkRequestCountry(b *testing.B) {
 		if v, _ := g.Request(context.Background(), x); v.Rule != "" {
 			b.Fatal(v.Rule)
 		}
+	}
+}
+
+// TestGeoDBShared checks that APIs and reloads naming the same unchanged
+// database share one copy, and that a changed file is read anew.
+func TestGeoDBShared(t *testing.T) {
+	path := writeGeoDB(t)
+	a, err := openGeoDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := openGeoDB(path)
+	if err != nil || b != a {
+		t.Fatalf("second open = %p, %v; want the shared %p", b, err, a)
+	}
+	// The file changes (a database update): read anew.
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	c, err := openGeoDB(path)
+	if err != nil || c == a {
+		t.Fatalf("open after a change = %p, %v; want a new copy", c, err)
+	}
+	if got := c.country(netip.MustParseAddr("192.0.2.7")); got != "FR" {
+		t.Errorf("new copy: country(192.0.2.7) = %q, want FR", got)
+	}
+	// A file replaced by something that is not a database is refused,
+	// whatever was shared before.
+	if err := os.WriteFile(path, []byte("not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openGeoDB(path); err == nil || !strings.Contains(err.Error(), "not a MaxMind DB") {
+		t.Errorf("open of a broken file = %v, want not a MaxMind DB", err)
 	}
 }
