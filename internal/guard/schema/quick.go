@@ -17,8 +17,8 @@ import (
 // allocations for a 1 KiB body with 40 values). Most API schemas only use
 // the plain keywords (types, properties, required, additionalProperties or
 // unevaluatedProperties: false, items, lengths, patterns, bounds, enums,
-// formats, $ref, allOf, anyOf), so each schema made only of those also
-// gets a quick form that
+// formats, $ref, allOf, anyOf, oneOf), so each schema made only of those
+// also gets a quick form that
 // answers "valid" without allocating. The quick form never has the last
 // word on an invalid value: anything it does not prove valid (a failed
 // keyword, a keyword or a value it does not handle) goes to the library,
@@ -71,11 +71,15 @@ type quick struct {
 	enumStrings           map[string]bool
 	enumTrue, enumFalse   bool
 	enumNull              bool
+	enumSimple            bool // every enum value is a string, a boolean or null
 	format                func(any) error
 	ref                   *quick
 	allOf, anyOf          []*quick // anyOf: one branch proven valid is enough
+	// oneOf: one branch proven valid and every other one proven invalid
+	// (refutes), as with a discriminator property.
+	oneOf []*quick
 	// objectsToLibrary: unevaluatedProperties beside an in-place applicator
-	// ($ref, allOf, anyOf), whose annotations decide what was evaluated;
+	// ($ref, allOf, anyOf, oneOf), whose annotations decide what was evaluated;
 	// object values go to the library (other values are not affected).
 	objectsToLibrary bool
 
@@ -195,6 +199,9 @@ func subschemas(s *jsonschema.Schema) []*jsonschema.Schema {
 	for _, sub := range s.AnyOf {
 		add(sub)
 	}
+	for _, sub := range s.OneOf {
+		add(sub)
+	}
 	for _, sub := range s.Properties {
 		add(sub)
 	}
@@ -214,7 +221,7 @@ func subschemas(s *jsonschema.Schema) []*jsonschema.Schema {
 }
 
 // inPlaceLoop reports whether the in-place applicators ($ref, allOf,
-// anyOf) of the schemas in reach loop back without descending into the
+// anyOf, oneOf) of the schemas in reach loop back without descending into the
 // value (a schema that, through them, applies itself to the same value).
 // Schemas outside reach are built already, so loop-free.
 func inPlaceLoop(reach []*jsonschema.Schema) bool {
@@ -255,7 +262,7 @@ func inPlaceLoop(reach []*jsonschema.Schema) bool {
 
 // inPlace are the schemas s applies to the same value.
 func inPlace(s *jsonschema.Schema) []*jsonschema.Schema {
-	out := append(append([]*jsonschema.Schema{}, s.AllOf...), s.AnyOf...)
+	out := append(append(append([]*jsonschema.Schema{}, s.AllOf...), s.AnyOf...), s.OneOf...)
 	if s.Ref != nil {
 		out = append(out, s.Ref)
 	}
@@ -283,7 +290,7 @@ func fill(q *quick, s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) 
 		}
 	}
 	if s.Enum != nil {
-		q.hasEnum, q.enumStrings = true, map[string]bool{}
+		q.hasEnum, q.enumStrings, q.enumSimple = true, map[string]bool{}, true
 		for _, v := range s.Enum.Values {
 			switch t := v.(type) {
 			case string:
@@ -292,6 +299,8 @@ func fill(q *quick, s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) 
 				q.enumTrue, q.enumFalse = q.enumTrue || t, q.enumFalse || !t
 			case nil:
 				q.enumNull = true
+			default:
+				q.enumSimple = false
 			}
 		}
 	}
@@ -305,7 +314,10 @@ func fill(q *quick, s *jsonschema.Schema, quicks map[*jsonschema.Schema]*quick) 
 	for _, sub := range s.AnyOf {
 		q.anyOf = append(q.anyOf, quicks[sub])
 	}
-	q.objectsToLibrary = s.UnevaluatedProperties != nil && (s.Ref != nil || len(s.AllOf) > 0 || len(s.AnyOf) > 0)
+	for _, sub := range s.OneOf {
+		q.oneOf = append(q.oneOf, quicks[sub])
+	}
+	q.objectsToLibrary = s.UnevaluatedProperties != nil && (s.Ref != nil || len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0)
 	// object
 	q.minProps, q.maxProps = orNone(s.MinProperties), orNone(s.MaxProperties)
 	q.required = s.Required
@@ -362,8 +374,9 @@ var typeBits = map[string]int{"null": qNull, "boolean": qBool, "number": qNumber
 	"string": qString, "array": qArray, "object": qObject}
 
 // quickable reports whether s uses only keywords the quick form handles,
-// under the 2020-12 rules it implements. oneOf and not need a branch
-// proven invalid, which the quick form cannot do; unevaluatedProperties
+// under the 2020-12 rules it implements. not needs its schema proven
+// invalid, which the quick form only does for oneOf's branches (refutes);
+// unevaluatedProperties
 // beside an in-place applicator is left to the library for objects (see
 // objectsToLibrary).
 func quickable(s *jsonschema.Schema) bool {
@@ -372,7 +385,7 @@ func quickable(s *jsonschema.Schema) bool {
 		return true
 	case s.DraftVersion < 2020,
 		s.RecursiveRef != nil, s.DynamicRef != nil,
-		s.Not != nil, len(s.OneOf) > 0,
+		s.Not != nil,
 		s.If != nil, s.Then != nil, s.Else != nil,
 		len(s.Dependencies) > 0, len(s.DependentSchemas) > 0,
 		s.Contains != nil, s.MinContains != nil, s.MaxContains != nil,
@@ -430,6 +443,9 @@ func (q *quick) valid(v any) bool {
 			return false
 		}
 	}
+	if len(q.oneOf) > 0 && !q.oneValid(v) {
+		return false
+	}
 	if len(q.anyOf) == 0 {
 		return true
 	}
@@ -437,6 +453,112 @@ func (q *quick) valid(v any) bool {
 		if sub.valid(v) {
 			return true
 		}
+	}
+	return false
+}
+
+// oneValid reports whether one branch of oneOf is proven valid for v and
+// every other one proven invalid.
+func (q *quick) oneValid(v any) bool {
+	found := false
+	for _, sub := range q.oneOf {
+		switch {
+		case sub.refutes(v):
+		case !found && sub.valid(v):
+			found = true
+		default:
+			return false // valid too, or undecided: the library decides
+		}
+	}
+	return found
+}
+
+// refutes reports whether v is proven invalid, by the cheap keywords a
+// discriminated oneOf branch fails on: a false schema, the type, a
+// required property, a simple const or enum, and the same in the
+// properties present and through $ref, allOf, anyOf and oneOf. false
+// means "not proven": it is never an answer on its own.
+func (q *quick) refutes(v any) bool {
+	if q.bool_ != nil {
+		return !*q.bool_
+	}
+	if q.types != 0 && !q.typeMaybe(v) {
+		return true
+	}
+	if q.hasConst && q.constSimple && !simpleEqual(q.constant, v) {
+		return true
+	}
+	if q.hasEnum && q.enumSimple && !q.enumHas(v) {
+		return true
+	}
+	if o, ok := v.(map[string]any); ok {
+		for _, name := range q.required {
+			if _, ok := o[name]; !ok {
+				return true
+			}
+		}
+		for name, pq := range q.props {
+			if pv, ok := o[name]; ok && pq.refutes(pv) {
+				return true
+			}
+		}
+	}
+	if q.ref != nil && q.ref.refutes(v) {
+		return true
+	}
+	for _, sub := range q.allOf {
+		if sub.refutes(v) {
+			return true
+		}
+	}
+	if len(q.anyOf) > 0 && allRefute(q.anyOf, v) {
+		return true
+	}
+	return len(q.oneOf) > 0 && allRefute(q.oneOf, v)
+}
+
+func allRefute(qs []*quick, v any) bool {
+	for _, sub := range qs {
+		if !sub.refutes(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// typeMaybe reports whether v may have one of q's types. A number may be
+// an integer (1.0 is one), so numbers are refuted only when neither
+// number nor integer is allowed.
+func (q *quick) typeMaybe(v any) bool {
+	switch v.(type) {
+	case string:
+		return q.types&qString != 0
+	case json.Number:
+		return q.types&(qNumber|qInteger) != 0
+	case map[string]any:
+		return q.types&qObject != 0
+	case []any:
+		return q.types&qArray != 0
+	case bool:
+		return q.types&qBool != 0
+	case nil:
+		return q.types&qNull != 0
+	}
+	return true // other Go types: not proven
+}
+
+// simpleEqual reports whether v equals c, a string, boolean or null
+// constant (a value of another JSON type never does).
+func simpleEqual(c, v any) bool {
+	switch c := c.(type) {
+	case string:
+		s, ok := v.(string)
+		return ok && s == c
+	case bool:
+		b, ok := v.(bool)
+		return ok && b == c
+	case nil:
+		return v == nil
 	}
 	return false
 }
@@ -464,19 +586,21 @@ func (q *quick) constEnumOK(v any) bool {
 			}
 		}
 	}
-	if q.hasEnum {
-		switch t := v.(type) {
-		case string:
-			return q.enumStrings[t]
-		case bool:
-			return t && q.enumTrue || !t && q.enumFalse
-		case nil:
-			return q.enumNull
-		default:
-			return false
-		}
+	return !q.hasEnum || q.enumHas(v)
+}
+
+// enumHas reports whether v is one of the enum's strings, booleans or
+// null (the only values it can be proven to hold).
+func (q *quick) enumHas(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return q.enumStrings[t]
+	case bool:
+		return t && q.enumTrue || !t && q.enumFalse
+	case nil:
+		return q.enumNull
 	}
-	return true
+	return false
 }
 
 func (q *quick) str(s string) bool {

@@ -93,8 +93,26 @@ func TestQuick(t *testing.T) {
 			[]string{`{"children":[{"children":[]},{}]}`, `{"children":[{"x":1}]}`}, []bool{true, false}},
 		{"$ref loop without descending", `{"$ref":"#/$defs/a","$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}}}`, false,
 			[]string{`1`}, []bool{false}},
-		{"oneOf is left to the library", `{"oneOf":[{"type":"string"},{"type":"integer"}]}`, false,
-			[]string{`"a"`, `1`, `true`}, []bool{false, false, false}},
+		{"oneOf by type", `{"oneOf":[{"type":"string"},{"type":"integer"}]}`, true,
+			[]string{`"a"`, `1`, `true`, `1.5`}, []bool{true, true, false, false}},
+		{"oneOf with overlapping branches", `{"oneOf":[{"type":"number"},{"type":"integer"}]}`, true,
+			[]string{`1.5`, `1`}, []bool{false, false}}, // 1.5: integer not refuted (a number may be one); 1: both valid, invalid
+		{"oneOf with a discriminator", `{"oneOf":[{"$ref":"#/$defs/card"},{"$ref":"#/$defs/iban"}],"discriminator":{"propertyName":"kind"},
+			"$defs":{"base":{"type":"object","required":["kind"],"properties":{"kind":{"type":"string"}}},
+			"card":{"allOf":[{"$ref":"#/$defs/base"},{"properties":{"kind":{"const":"card"},"pan":{"type":"string"}},"required":["pan"]}]},
+			"iban":{"allOf":[{"$ref":"#/$defs/base"},{"properties":{"kind":{"enum":["iban","sepa"]},"iban":{"type":"string"}},"required":["iban"]}]}}}`, true,
+			[]string{`{"kind":"card","pan":"4111"}`, `{"kind":"sepa","iban":"DE89"}`, `{"kind":"card","iban":"DE89"}`, `{"kind":"cash"}`, `{"pan":"4111"}`, `{"kind":"card","pan":4111}`, `"card"`},
+			[]bool{true, true, false, false, false, false, false}},
+		{"oneOf where both branches hold", `{"oneOf":[{"required":["a"]},{"required":["b"]}]}`, true,
+			[]string{`{"a":1}`, `{"b":1}`, `{"a":1,"b":1}`, `{}`}, []bool{true, true, false, false}},
+		{"oneOf with a branch left to the library", `{"oneOf":[{"enum":[1,2]},{"type":"string"}]}`, true,
+			[]string{`"a"`, `1`, `3`}, []bool{false, false, false}}, // the number enum refutes nothing
+		{"oneOf with a non-simple const", `{"oneOf":[{"const":5,"enum":["x"]},{"type":"string","minLength":2}]}`, true,
+			[]string{`"xy"`, `"x"`}, []bool{true, false}}, // "xy" fails the enum; "x" passes it, and the const 5 is not proven
+		{"oneOf under not stays with the library", `{"not":{"oneOf":[{"type":"string"}]}}`, false,
+			[]string{`1`}, []bool{false}},
+		{"oneOf in-place loop", `{"$ref":"#/$defs/a","$defs":{"a":{"oneOf":[{"$ref":"#/$defs/a"},{"type":"string"}]}}}`, false,
+			[]string{`"a"`}, []bool{false}},
 		{"false schema", `{"properties":{"a":false}}`, true,
 			[]string{`{}`, `{"a":1}`}, []bool{true, false}},
 	}
@@ -364,6 +382,19 @@ func FuzzQuick(f *testing.F) {
 				checkers = append(checkers, c)
 			}
 		}
+	}
+	// oneOf and anyOf shapes demobank lacks, with values of their own.
+	for _, src := range []string{
+		`{"oneOf":[{"$ref":"#/$defs/card"},{"$ref":"#/$defs/iban"}],"$defs":{"base":{"type":"object","required":["kind"],"properties":{"kind":{"type":"string"}}},` +
+			`"card":{"allOf":[{"$ref":"#/$defs/base"},{"properties":{"kind":{"const":"card"},"pan":{"type":"string"}},"required":["pan"]}]},` +
+			`"iban":{"allOf":[{"$ref":"#/$defs/base"},{"properties":{"kind":{"enum":["iban","sepa",null,true]},"iban":{"type":"string"}},"required":["iban"]}]}}}`,
+		`{"oneOf":[{"type":"number"},{"type":"integer"},{"required":["a"]},{"properties":{"a":{"const":null}}}]}`,
+		`{"anyOf":[{"oneOf":[{"type":"string","maxLength":2},{"type":"string","minLength":2}]},{"oneOf":[{"enum":[1,"x"]},false]}]}`,
+	} {
+		checkers = append(checkers, compileTestSchema(f, src))
+	}
+	for _, seed := range []string{`{"kind":"card","pan":"4111"}`, `{"kind":null,"iban":"x"}`, `{"a":null}`, `"ab"`, `"x"`, `1.0`} {
+		f.Add([]byte(seed))
 	}
 	for _, seed := range []string{string(demobank.ExampleTransferOrder),
 		`{"from_account_id":101,"to_account_id":201,"amount":12.5,"currency":"EUR","memo":"rent"}`,
