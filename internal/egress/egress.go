@@ -46,6 +46,7 @@ const Category = "API10"
 const (
 	RuleForwardProxy         = "egress.forward_proxy_refused"
 	RuleBadPath              = "egress.bad_path"
+	RuleHostNotAllowed       = "egress.host_not_allowed"
 	RuleUnknownDestination   = "egress.unknown_destination"
 	RuleMethodNotAllowed     = "egress.method_not_allowed"
 	RuleUndocumentedOp       = "egress.undocumented_operation"

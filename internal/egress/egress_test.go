@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -288,13 +289,28 @@ func TestProxy(t *testing.T) {
 	}
 }
 
-// TestForwardProxyRefused: CONNECT and absolute-form requests (what an
-// HTTP_PROXY client sends) are refused.
+// TestForwardProxyRefused: CONNECT tunnels, https absolute-form requests
+// and http ones to a host that is no destination are refused.
 func TestForwardProxyRefused(t *testing.T) {
 	srv, ca, _ := thirdParty(t)
 	base, _, rec := startProxy(t, destYAML("pay", srv.URL, ca, ""), "")
 	addr := strings.TrimPrefix(base, "http://")
-	for _, line := range []string{"CONNECT example.com:443 HTTP/1.1", "GET http://example.com/ HTTP/1.1", "GET https://pay/v1/items HTTP/1.1"} {
+	tp := strings.TrimPrefix(srv.URL, "https://")
+	for _, tc := range []struct {
+		line   string
+		status int
+		rule   string
+	}{
+		{"CONNECT example.com:443 HTTP/1.1", 405, RuleForwardProxy},
+		{"CONNECT " + tp + " HTTP/1.1", 405, RuleForwardProxy},
+		{"GET https://pay/v1/items HTTP/1.1", 405, RuleForwardProxy},
+		{"GET http://example.com/ HTTP/1.1", 403, RuleHostNotAllowed},
+		{"GET http://pay/v1/items HTTP/1.1", 403, RuleHostNotAllowed},
+		{"GET http://127.0.0.1:1/v1/items HTTP/1.1", 403, RuleHostNotAllowed},
+		{"GET http://" + tp + "/v1/../../admin HTTP/1.1", 400, RuleBadPath},
+		{"GET http://" + tp + "/v1/%2e%2e/admin HTTP/1.1", 400, RuleBadPath},
+	} {
+		line := tc.line
 		t.Run(line, func(t *testing.T) {
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -308,11 +324,11 @@ func TestForwardProxyRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != 405 {
-				t.Errorf("%s = %d, want 405", line, resp.StatusCode)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s = %d, want %d", line, resp.StatusCode, tc.status)
 			}
-			if r := rec.last().Rule; r != RuleForwardProxy {
-				t.Errorf("%s event = %q, want %s", line, r, RuleForwardProxy)
+			if r := rec.last().Rule; r != tc.rule {
+				t.Errorf("%s event = %q, want %s", line, r, tc.rule)
 			}
 		})
 	}
@@ -586,5 +602,50 @@ func TestSpecWithSchemaEngine(t *testing.T) {
 				t.Errorf("the refusal tells the application the validation detail: %s", body)
 			}
 		})
+	}
+}
+
+// TestForwardProxyForm: an application with HTTP_PROXY pointing at the
+// egress listener calls http://<destination host>/<path>; apiguard calls
+// the destination over verified TLS, with every check of the
+// named-destination form.
+func TestForwardProxyForm(t *testing.T) {
+	srv, ca, seen := thirdParty(t)
+	base, _, rec := startProxy(t, destYAML("pay", srv.URL+"/base", ca, ""), "")
+	proxyURL, _ := url.Parse(base)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
+	tp := strings.TrimPrefix(srv.URL, "https://")
+
+	resp, err := client.Get("http://" + tp + "/base/v1/items?limit=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != `{"items":[{"id":1,"name":"ok"}]}` {
+		t.Fatalf("forward-proxy call = %d %s, want the third party's answer", resp.StatusCode, body)
+	}
+	if p, _ := seen.Load("path"); p != "/base/v1/items" {
+		t.Errorf("third party saw path %v, want /base/v1/items", p)
+	}
+	if q, _ := seen.Load("query"); q != "limit=2" {
+		t.Errorf("third party saw query %v, want limit=2", q)
+	}
+	if e := rec.last(); e.Rule != "" {
+		t.Errorf("event %s for an allowed call, want none", e.Rule)
+	}
+	// Outside the destination URL's path: not allowed.
+	resp, err = client.Get("http://" + tp + "/other/v1/items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || rec.last().Rule != RuleHostNotAllowed {
+		t.Errorf("call outside /base = %d %s, want 403 %s", resp.StatusCode, rec.last().Rule, RuleHostNotAllowed)
+	}
+	// https through the proxy is a CONNECT tunnel: refused.
+	tunnel := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
+	if _, err := tunnel.Get(srv.URL + "/base/v1/items"); err == nil {
+		t.Errorf("https through the proxy (CONNECT) succeeded, want it refused")
 	}
 }

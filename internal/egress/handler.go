@@ -63,7 +63,8 @@ type call struct {
 }
 
 var titles = map[string]string{
-	RuleForwardProxy:         "This is not a forward proxy: call http://<egress>/<destination>/<path>.",
+	RuleForwardProxy:         "Tunnels are not supported: call http://<host>/<path> through the proxy (apiguard speaks TLS to the destination), or http://<egress>/<destination>/<path>.",
+	RuleHostNotAllowed:       "The host is not an allowed destination.",
 	RuleBadPath:              "The path is not allowed.",
 	RuleUnknownDestination:   "No such destination.",
 	RuleMethodNotAllowed:     "The method is not allowed for this destination.",
@@ -119,16 +120,28 @@ func (c *call) refuse(status int, rule, detail string) {
 // ServeHTTP proxies one application call to its destination.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{p: p, w: w, r: r, id: newRequestID(), start: time.Now()}
-	if r.Method == http.MethodConnect || r.URL.IsAbs() || r.URL.Host != "" {
-		c.refuse(http.StatusMethodNotAllowed, RuleForwardProxy, "forward-proxy request ("+r.Method+") refused")
+	st := p.state.Load()
+	escaped := r.URL.EscapedPath()
+	if r.Method == http.MethodConnect || r.URL.IsAbs() && r.URL.Scheme != "http" {
+		c.refuse(http.StatusMethodNotAllowed, RuleForwardProxy, "tunnel or https forward-proxy request ("+r.Method+" "+r.URL.Scheme+") refused")
 		return
 	}
-	name, rest, ok := splitPath(r.URL.EscapedPath())
+	if r.URL.IsAbs() || r.URL.Host != "" {
+		// The forward-proxy form (HTTP_PROXY): http://host/path, where
+		// host and the start of path are a destination's https URL.
+		// apiguard speaks TLS to the destination.
+		d, rest := st.byHost(r.URL.Host, escaped)
+		if d == nil {
+			c.refuse(http.StatusForbidden, RuleHostNotAllowed, "host "+strconv.Quote(r.URL.Host)+" with path "+strconv.Quote(escaped)+" is no destination's URL")
+			return
+		}
+		escaped = "/" + d.name + rest
+	}
+	name, rest, ok := splitPath(escaped)
 	if !ok {
 		c.refuse(http.StatusBadRequest, RuleBadPath, "path with dot segments, empty segments, encoded slashes or backslashes")
 		return
 	}
-	st := p.state.Load()
 	c.dest = st.dests[name]
 	if c.dest == nil {
 		c.refuse(http.StatusNotFound, RuleUnknownDestination, "destination "+strconv.Quote(name)+" is not configured")
@@ -175,6 +188,36 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer resp.Body.Close()
 	c.answer(resp)
+}
+
+// byHost finds the destination a forward-proxy request names: host (port
+// 80 or none stands for the destination URL's port; another port must be
+// the URL's own) and an escaped path that starts with the destination
+// URL's path at a segment boundary, the longest such path winning. It
+// returns the rest of the path, "" or starting with "/".
+func (st *state) byHost(host, escaped string) (*destination, string) {
+	h, port := host, ""
+	if hh, pp, err := net.SplitHostPort(host); err == nil {
+		h, port = hh, pp
+	}
+	var best *destination
+	var rest string
+	for _, d := range st.dests {
+		if !strings.EqualFold(strings.TrimSuffix(h, "."), d.base.Hostname()) {
+			continue
+		}
+		if port != "" && port != "80" && port != d.base.Port() {
+			continue
+		}
+		bp := strings.TrimSuffix(d.base.EscapedPath(), "/")
+		if !strings.HasPrefix(escaped, bp) || len(escaped) > len(bp) && escaped[len(bp)] != '/' {
+			continue
+		}
+		if best == nil || len(bp) > len(strings.TrimSuffix(best.base.EscapedPath(), "/")) {
+			best, rest = d, escaped[len(bp):]
+		}
+	}
+	return best, rest
 }
 
 // splitPath splits "/name/rest" (escaped) into name and "/rest", refusing
