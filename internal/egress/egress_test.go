@@ -491,6 +491,35 @@ func FuzzSplitPath(f *testing.F) {
 	})
 }
 
+// FuzzByHost checks that a forward-proxy request only ever reaches a
+// destination whose host it names, under the destination's path.
+func FuzzByHost(f *testing.F) {
+	st := &state{dests: map[string]*destination{}}
+	for name, u := range map[string]string{"pay": "https://api.pay.example/v1", "pay2": "https://api.pay.example/v1/admin",
+		"rates": "https://rates.example:8443", "root": "https://root.example/"} {
+		b, _ := url.Parse(u)
+		st.dests[name] = &destination{name: name, base: b}
+	}
+	for _, s := range [][2]string{{"api.pay.example", "/v1/items"}, {"API.PAY.EXAMPLE:80", "/v1/admin/x"}, {"api.pay.example", "/v1x"},
+		{"rates.example:8443", "/"}, {"rates.example", ""}, {"root.example.", "/a"}, {"evil.example", "/v1"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, host, path string) {
+		d, rest := st.byHost(host, path)
+		if d == nil {
+			return
+		}
+		h := host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			h = hh
+		}
+		bp := strings.TrimSuffix(d.base.EscapedPath(), "/")
+		if !strings.EqualFold(strings.TrimSuffix(h, "."), d.base.Hostname()) || path != bp+rest || rest != "" && rest[0] != '/' {
+			t.Fatalf("byHost(%q, %q) = %s, %q", host, path, d.name, rest)
+		}
+	})
+}
+
 func FuzzScan(f *testing.F) {
 	for _, s := range []string{"<script>", "${jndi:x}", "${", "sqlstate["} {
 		f.Add(s)
