@@ -48,6 +48,12 @@ type Egress struct {
 	// Listen is the egress proxy's address. Default "" (off). Keep it on
 	// loopback or a network only the application reaches.
 	Listen string `yaml:"listen" json:"listen"`
+	// Token, when set, must be presented by the application in
+	// Proxy-Authorization: Basic with any user name and the token as
+	// password (what HTTP_PROXY=http://app:TOKEN@host:port makes clients
+	// send), or Bearer. At least 16 bytes. Default "" (no authentication:
+	// keep the listener on loopback).
+	Token Secret `yaml:"token" json:"token"`
 	// Destinations are the only third-party APIs that can be reached.
 	Destinations []EgressDestination `yaml:"destinations" json:"destinations"`
 }

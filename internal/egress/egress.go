@@ -15,6 +15,7 @@ package egress
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -45,6 +46,7 @@ const Category = "API10"
 // Rule ids of egress events.
 const (
 	RuleForwardProxy         = "egress.forward_proxy_refused"
+	RuleProxyAuth            = "egress.proxy_auth_required"
 	RuleBadPath              = "egress.bad_path"
 	RuleHostNotAllowed       = "egress.host_not_allowed"
 	RuleUnknownDestination   = "egress.unknown_destination"
@@ -88,7 +90,12 @@ type validatorBox struct{ v Validator }
 
 type state struct {
 	dests map[string]*destination
+	// tokenSum is the SHA-256 of egress.token; nil: no authentication.
+	tokenSum []byte
 }
+
+// minTokenBytes is the shortest egress.token accepted.
+const minTokenBytes = 16
 
 type destination struct {
 	name      string
@@ -146,6 +153,13 @@ func build(cfg *config.Loaded) (*state, error) {
 		}
 	}
 	st := &state{dests: map[string]*destination{}}
+	if tok := eg.Token.Value(); tok != "" {
+		if len(tok) < minTokenBytes {
+			add("egress.token", "must be at least %d bytes, not %d", minTokenBytes, len(tok))
+		}
+		sum := sha256.Sum256([]byte(tok))
+		st.tokenSum = sum[:]
+	}
 	for i, d := range eg.Destinations {
 		path := fmt.Sprintf("egress.destinations[%d]", i)
 		if !nameRE.MatchString(d.Name) {

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ func thirdParty(t *testing.T) (*httptest.Server, string, *sync.Map) {
 		seen.Store("xff", r.Header.Get("X-Forwarded-For"))
 		seen.Store("dropme", r.Header.Get("X-Drop-Me"))
 		seen.Store("auth", r.Header.Get("Authorization"))
+		seen.Store("proxyauth", r.Header.Get("Proxy-Authorization"))
 		switch strings.TrimPrefix(r.URL.Path, "/base") {
 		case "/v1/items":
 			w.Header().Set("Content-Type", "application/json")
@@ -676,5 +678,80 @@ func TestForwardProxyForm(t *testing.T) {
 	tunnel := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
 	if _, err := tunnel.Get(srv.URL + "/base/v1/items"); err == nil {
 		t.Errorf("https through the proxy (CONNECT) succeeded, want it refused")
+	}
+}
+
+// TestProxyToken: with egress.token, every call (named or forward-proxy
+// form) needs the token in Proxy-Authorization, which never reaches the
+// third party.
+func TestProxyToken(t *testing.T) {
+	srv, ca, seen := thirdParty(t)
+	const token = "s3cret-egress-token-0123"
+	base, _, rec := startProxy(t, "  token: "+token+"\n"+destYAML("pay", srv.URL+"/base", ca, ""), "")
+	basic := func(user, pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	tests := []struct {
+		name   string
+		values []string
+		want   int
+	}{
+		{"none", nil, 407},
+		{"wrong", []string{basic("app", "nope")}, 407},
+		{"token as user name", []string{basic(token, "")}, 407},
+		{"prefix of the token", []string{"Bearer " + token[:20]}, 407},
+		{"two values", []string{"Bearer " + token, "Bearer " + token}, 407},
+		{"other scheme", []string{"Digest " + token}, 407},
+		{"basic", []string{basic("app", token)}, 200},
+		{"basic, empty user", []string{basic("", token)}, 200},
+		{"bearer", []string{"Bearer " + token}, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", base+"/pay/v1/items", nil)
+			for _, v := range tc.values {
+				req.Header.Add("Proxy-Authorization", v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status = %d, want %d", resp.StatusCode, tc.want)
+			}
+			if tc.want == 407 {
+				if resp.Header.Get("Proxy-Authenticate") == "" || rec.last().Rule != RuleProxyAuth {
+					t.Errorf("407 without Proxy-Authenticate or event %s", rec.last().Rule)
+				}
+				return
+			}
+			if pa, _ := seen.Load("proxyauth"); pa != "" {
+				t.Errorf("the third party saw Proxy-Authorization %q", pa)
+			}
+		})
+	}
+	// The forward-proxy form, the token in HTTP_PROXY's user info.
+	proxyURL, _ := url.Parse(base)
+	proxyURL.User = url.UserPassword("app", token)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}, Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + strings.TrimPrefix(srv.URL, "https://") + "/base/v1/items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("forward-proxy call with the token in HTTP_PROXY = %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestProxyTokenTooShort(t *testing.T) {
+	doc := "apis:\n  - name: x\n    upstream: {urls: [\"http://127.0.0.1:1\"]}\negress:\n  token: short\n"
+	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(&config.Loaded{Config: cfg}, nil); err == nil || !strings.Contains(err.Error(), "egress.token") {
+		t.Errorf("New with a 5-byte token = %v, want an egress.token error", err)
 	}
 }

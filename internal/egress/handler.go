@@ -3,8 +3,11 @@ package egress
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,6 +68,7 @@ type call struct {
 var titles = map[string]string{
 	RuleForwardProxy:         "Tunnels are not supported: call http://<host>/<path> through the proxy (apiguard speaks TLS to the destination), or http://<egress>/<destination>/<path>.",
 	RuleHostNotAllowed:       "The host is not an allowed destination.",
+	RuleProxyAuth:            "The egress proxy needs its token in Proxy-Authorization.",
 	RuleBadPath:              "The path is not allowed.",
 	RuleUnknownDestination:   "No such destination.",
 	RuleMethodNotAllowed:     "The method is not allowed for this destination.",
@@ -121,6 +125,11 @@ func (c *call) refuse(status int, rule, detail string) {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{p: p, w: w, r: r, id: newRequestID(), start: time.Now()}
 	st := p.state.Load()
+	if st.tokenSum != nil && !st.authorized(r.Header.Values("Proxy-Authorization")) {
+		w.Header().Set("Proxy-Authenticate", `Basic realm="apiguard egress"`)
+		c.refuse(http.StatusProxyAuthRequired, RuleProxyAuth, "missing or wrong egress token in Proxy-Authorization")
+		return
+	}
 	escaped := r.URL.EscapedPath()
 	if r.Method == http.MethodConnect || r.URL.IsAbs() && r.URL.Scheme != "http" {
 		c.refuse(http.StatusMethodNotAllowed, RuleForwardProxy, "tunnel or https forward-proxy request ("+r.Method+" "+r.URL.Scheme+") refused")
@@ -188,6 +197,36 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer resp.Body.Close()
 	c.answer(resp)
+}
+
+// authorized reports whether the Proxy-Authorization values carry the
+// egress token: exactly one value, Basic with the token as password (any
+// user name) or Bearer. Compared in constant time, on digests.
+func (st *state) authorized(values []string) bool {
+	if len(values) != 1 {
+		return false
+	}
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	cred = strings.TrimSpace(cred)
+	var tok string
+	switch strings.ToLower(scheme) {
+	case "basic":
+		b, err := base64.StdEncoding.DecodeString(cred)
+		if err != nil {
+			return false
+		}
+		_, pass, ok := strings.Cut(string(b), ":")
+		if !ok {
+			return false
+		}
+		tok = pass
+	case "bearer":
+		tok = cred
+	default:
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(sum[:], st.tokenSum) == 1
 }
 
 // byHost finds the destination a forward-proxy request names: host (port

@@ -102,8 +102,13 @@ func Lint(cfg *config.Loaded, loadSpec SpecLoader) []Finding {
 		}
 	}
 	if c.Egress.Listen != "" && !config.IsLoopbackListen(c.Egress.Listen) {
-		l.add(Warning, "egress.exposed", "egress.listen",
-			"the egress proxy %s is reachable beyond loopback: it speaks plain HTTP without authentication, so anyone who reaches it can call the configured third-party destinations through it; bind it to 127.0.0.1 or a private interface only the application reaches", c.Egress.Listen)
+		if c.Egress.Token == "" {
+			l.add(Warning, "egress.exposed", "egress.listen",
+				"the egress proxy %s is reachable beyond loopback without authentication: anyone who reaches it can call the configured third-party destinations through it; bind it to 127.0.0.1 or a private interface only the application reaches, or set egress.token", c.Egress.Listen)
+		} else {
+			l.add(Info, "egress.exposed", "egress.listen",
+				"the egress proxy %s is reachable beyond loopback (with egress.token); its leg from the application is plain HTTP, so the token crosses that network in clear", c.Egress.Listen)
+		}
 	}
 	monitored := 0
 	for i := range c.APIs {

@@ -126,28 +126,36 @@ func TestAdminToken(t *testing.T) {
 func TestEgressListen(t *testing.T) {
 	tests := []struct {
 		listen string
+		token  config.Secret
 		want   bool
 	}{
-		{"", false},
-		{"127.0.0.1:8090", false},
-		{"localhost:8090", false},
-		{"[::1]:8090", false},
-		{":8090", true},
-		{"0.0.0.0:8090", true},
-		{"[::]:8090", true},
-		{"10.0.0.5:8090", true},
+		{"", "", false},
+		{"127.0.0.1:8090", "", false},
+		{"localhost:8090", "", false},
+		{"[::1]:8090", "", false},
+		{":8090", "", true},
+		{"0.0.0.0:8090", "", true},
+		{"[::]:8090", "", true},
+		{"10.0.0.5:8090", "", true},
+		{"10.0.0.5:8090", "s3cret-egress-token-0123", true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.listen, func(t *testing.T) {
+		t.Run(tt.listen+" "+string(tt.token), func(t *testing.T) {
 			c := config.Default()
-			c.Egress.Listen = tt.listen
+			c.Egress.Listen, c.Egress.Token = tt.listen, tt.token
 			fs := Lint(&config.Loaded{Config: c}, nil)
 			i := slices.Index(rules(fs), "egress.exposed")
 			if (i >= 0) != tt.want {
 				t.Fatalf("Lint(egress.listen %q) = %q, want egress.exposed %v", tt.listen, rules(fs), tt.want)
 			}
-			if i >= 0 && (fs[i].Severity != Warning || fs[i].Field != "egress.listen" || !strings.Contains(fs[i].Message, "127.0.0.1")) {
+			if i < 0 {
+				return
+			}
+			if tt.token == "" && (fs[i].Severity != Warning || fs[i].Field != "egress.listen" || !strings.Contains(fs[i].Message, "127.0.0.1")) {
 				t.Errorf("Lint(egress.listen %q) = %s, want a warning on egress.listen that says to bind it to 127.0.0.1", tt.listen, fs[i])
+			}
+			if tt.token != "" && (fs[i].Severity != Info || strings.Contains(fs[i].String(), string(tt.token))) {
+				t.Errorf("Lint(egress.listen %q with a token) = %s, want an info that does not print the token", tt.listen, fs[i])
 			}
 		})
 	}
