@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -754,4 +755,25 @@ func TestProxyTokenTooShort(t *testing.T) {
 	if _, err := New(&config.Loaded{Config: cfg}, nil); err == nil || !strings.Contains(err.Error(), "egress.token") {
 		t.Errorf("New with a 5-byte token = %v, want an egress.token error", err)
 	}
+}
+
+// FuzzAuthorized checks the Proxy-Authorization parser: it never panics
+// and accepts a value only when the token is in it.
+func FuzzAuthorized(f *testing.F) {
+	const token = "s3cret-egress-token-0123"
+	sum := sha256.Sum256([]byte(token))
+	st := &state{tokenSum: sum[:]}
+	for _, s := range []string{"Bearer " + token, "Basic " + base64.StdEncoding.EncodeToString([]byte("app:"+token)), "Basic !!", "bearer", "", "Basic Og=="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if !st.authorized([]string{v}) {
+			return
+		}
+		_, cred, _ := strings.Cut(strings.TrimSpace(v), " ")
+		dec, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+		if !strings.Contains(v, token) && !strings.Contains(string(dec), token) {
+			t.Fatalf("authorized(%q) without the token", v)
+		}
+	})
 }
