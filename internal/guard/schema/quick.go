@@ -567,24 +567,8 @@ func (q *quick) typeIs(bit int) bool { return q.types == 0 || q.types&bit != 0 }
 
 // constEnumOK reports whether v is proven to satisfy const and enum.
 func (q *quick) constEnumOK(v any) bool {
-	if q.hasConst {
-		if !q.constSimple {
-			return false
-		}
-		switch c := q.constant.(type) {
-		case string:
-			if s, ok := v.(string); !ok || s != c {
-				return false
-			}
-		case bool:
-			if b, ok := v.(bool); !ok || b != c {
-				return false
-			}
-		case nil:
-			if v != nil {
-				return false
-			}
-		}
+	if q.hasConst && (!q.constSimple || !simpleEqual(q.constant, v)) {
+		return false
 	}
 	return !q.hasEnum || q.enumHas(v)
 }
