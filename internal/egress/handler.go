@@ -241,6 +241,7 @@ func (st *state) byHost(host, escaped string) (*destination, string) {
 	}
 	var best *destination
 	var rest string
+	bestLen := -1
 	for _, d := range st.dests {
 		if !strings.EqualFold(strings.TrimSuffix(h, "."), d.base.Hostname()) {
 			continue
@@ -252,8 +253,8 @@ func (st *state) byHost(host, escaped string) (*destination, string) {
 		if !strings.HasPrefix(escaped, bp) || len(escaped) > len(bp) && escaped[len(bp)] != '/' {
 			continue
 		}
-		if best == nil || len(bp) > len(strings.TrimSuffix(best.base.EscapedPath(), "/")) {
-			best, rest = d, escaped[len(bp):]
+		if len(bp) > bestLen {
+			best, rest, bestLen = d, escaped[len(bp):], len(bp)
 		}
 	}
 	return best, rest
